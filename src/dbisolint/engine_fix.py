@@ -1,0 +1,198 @@
+"""The codemod behind DBI001-DBI004: give an engine call StaticPool, check_same_thread=False, or
+drop the sizing arguments StaticPool rejects, and keep the imports right.
+
+Only the arguments concerned change; every other byte of the module stays as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, TypeVar
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
+from .engines import ABSENT, CHECK_SAME_THREAD, STATIC_POOL, EngineCall
+from .names import Binding, ScopedVisitor
+
+_STATIC_POOL_TARGETS = frozenset(
+    {"sqlalchemy.pool.StaticPool", "sqlalchemy.StaticPool", "sqlalchemy.pool.impl.StaticPool"}
+)
+
+
+@dataclass(frozen=True)
+class CallFix:
+    """What to change in one engine call; the fixes of several findings on a call are merged."""
+
+    static_pool: bool = False
+    check_same_thread: bool = False
+    drop_sizing: bool = False
+
+    def __or__(self, other: "CallFix") -> "CallFix":
+        return CallFix(
+            self.static_pool or other.static_pool,
+            self.check_same_thread or other.check_same_thread,
+            self.drop_sizing or other.drop_sizing,
+        )
+
+
+def fix_engine_calls(module: cst.Module, fixes: Mapping[EngineCall, CallFix], names: ScopedVisitor) -> cst.Module:
+    """Return `module` with every call in `fixes` rewritten and the imports it needs added or dropped."""
+    context = CodemodContext()
+    pool_name = _static_pool_name(names)
+    replacements: Dict[cst.CSTNode, cst.CSTNode] = {}
+    for call, fix in fixes.items():
+        replacements[call.node] = _rewrite_call(call, fix, pool_name or STATIC_POOL)
+        if fix.static_pool and call.pool_value is not None:
+            _schedule_unused_import_removal(context, call, names)
+    fixed = module.visit(_ReplaceNodes(replacements))
+    if pool_name is None and any(fix.static_pool for fix in fixes.values()):
+        AddImportsVisitor.add_needed_import(context, "sqlalchemy.pool", STATIC_POOL)
+        fixed = AddImportsVisitor(context).transform_module(fixed)
+    if RemoveImportsVisitor.CONTEXT_KEY in context.scratch:
+        fixed = RemoveImportsVisitor(context).transform_module(fixed)
+    return fixed
+
+
+def _static_pool_name(names: ScopedVisitor) -> Optional[str]:
+    """The module's existing name for sqlalchemy's StaticPool, if it imports it at module level."""
+    for name, bindings in names.module_scope.bindings.items():
+        if len(bindings) == 1 and bindings[0].kind == "import" and bindings[0].target in _STATIC_POOL_TARGETS:
+            return name
+    return None
+
+
+def _schedule_unused_import_removal(context: CodemodContext, call: EngineCall, names: ScopedVisitor) -> None:
+    """Drop the import of the pool class the fix replaced, if nothing else uses it."""
+    value = call.pool_value
+    head = value
+    while isinstance(head, cst.Attribute):
+        head = head.value
+    if not isinstance(head, cst.Name) or call.scope is None:
+        return
+    owner, bindings = call.scope.lookup(head.value)
+    if owner is not names.module_scope or len(bindings) != 1:
+        return
+    binding: Binding = bindings[0]
+    if binding.kind != "import" or binding.target is None:
+        return
+    if isinstance(binding.node, cst.ImportFrom):
+        module, _, obj = binding.target.rpartition(".")
+        asname = head.value if head.value != obj else None
+        RemoveImportsVisitor.remove_unused_import(context, module, obj, asname)
+    elif isinstance(binding.node, cst.Import):
+        asname = head.value if head.value != binding.target.split(".")[0] else None
+        RemoveImportsVisitor.remove_unused_import(context, binding.target, None, asname)
+
+
+class _ReplaceNodes(cst.CSTTransformer):
+    def __init__(self, replacements: Mapping[cst.CSTNode, cst.CSTNode]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def on_leave(self, original_node, updated_node):  # type: ignore[no-untyped-def]
+        return self.replacements.get(original_node, updated_node)
+
+
+def _rewrite_call(call: EngineCall, fix: CallFix, pool_name: str) -> cst.Call:
+    node = call.node
+    new_args: List[cst.Arg] = []
+    if fix.static_pool and call.pool_value is not None:
+        node = node.deep_replace(call.pool_value, cst.Name(pool_name))  # type: ignore[assignment]
+    elif fix.static_pool:
+        new_args.append(_keyword("poolclass", cst.Name(pool_name)))
+    if fix.check_same_thread:
+        if call.connect_args == ABSENT:
+            new_args.append(
+                _keyword("connect_args", cst.parse_expression(f'{{"{CHECK_SAME_THREAD}": False}}'))
+            )
+        else:
+            assert call.connect_args_value is not None
+            node = node.deep_replace(  # type: ignore[assignment]
+                call.connect_args_value, _with_check_same_thread(call.connect_args_value)
+            )
+    if fix.drop_sizing and call.sizing_nodes:
+        node = _drop_sizing(node, call.sizing_nodes)
+    for arg in new_args:
+        node = _append_call_arg(node, arg)
+    return node
+
+
+def _keyword(name: str, value: cst.BaseExpression) -> cst.Arg:
+    return cst.Arg(
+        value=value,
+        keyword=cst.Name(name),
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+
+
+def _with_check_same_thread(value: cst.BaseExpression) -> cst.BaseExpression:
+    """`connect_args` with check_same_thread=False: in the literal when it is one, else merged over it."""
+    false = cst.Name("False")
+    if isinstance(value, cst.Dict):
+        for element in value.elements:
+            if isinstance(element, cst.DictElement) and _is_check_same_thread_key(element.key):
+                return value.deep_replace(element.value, false)  # type: ignore[return-value]
+        new = cst.DictElement(key=cst.SimpleString(f'"{CHECK_SAME_THREAD}"'), value=false)
+        return value.with_changes(elements=_append(value.elements, new, value.lbrace.whitespace_after))
+    if isinstance(value, cst.Call):  # dict(...)
+        for arg in value.args:
+            if arg.keyword is not None and arg.keyword.value == CHECK_SAME_THREAD:
+                return value.deep_replace(arg.value, false)  # type: ignore[return-value]
+        return _append_call_arg(value, _keyword(CHECK_SAME_THREAD, false))
+    return cst.Dict(
+        [
+            cst.StarredDictElement(value=value),
+            cst.DictElement(key=cst.SimpleString(f'"{CHECK_SAME_THREAD}"'), value=false),
+        ]
+    )
+
+
+def _is_check_same_thread_key(key: cst.BaseExpression) -> bool:
+    return isinstance(key, cst.SimpleString) and key.evaluated_value == CHECK_SAME_THREAD
+
+
+Element = TypeVar("Element", cst.Arg, cst.BaseDictElement)
+
+
+def _append(elements: Sequence[Element], new: Element, opening: cst.BaseParenthesizableWhitespace) -> List[Element]:
+    """Append `new` to a comma-separated sequence, following its layout (one per line, trailing comma)."""
+    if not elements:
+        return [new]
+    last = elements[-1]
+    multiline = isinstance(opening, cst.ParenthesizedWhitespace)
+    separator = cst.Comma(whitespace_after=opening if multiline else cst.SimpleWhitespace(" "))
+    if isinstance(last.comma, cst.Comma):  # trailing comma: the new element takes it over
+        if len(elements) > 1 and isinstance(elements[-2].comma, cst.Comma):
+            separator = elements[-2].comma
+        return [*elements[:-1], last.with_changes(comma=separator), new.with_changes(comma=last.comma)]
+    return [*elements[:-1], last.with_changes(comma=separator), new]
+
+
+def _append_call_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
+    args = list(call.args)
+    if args:
+        # The space before `)` belongs to the last argument: hand it to the new last one.
+        arg = arg.with_changes(whitespace_after_arg=args[-1].whitespace_after_arg)
+        args[-1] = args[-1].with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+    return call.with_changes(args=_append(args, arg, call.whitespace_before_args))
+
+
+def _drop_sizing(call: cst.Call, nodes: Sequence[cst.CSTNode]) -> cst.Call:
+    doomed = set(nodes)
+
+    def without(elements: Sequence[Element]) -> List[Element]:
+        kept = [element for element in elements if element not in doomed]
+        if kept and elements and elements[-1] in doomed:
+            kept[-1] = kept[-1].with_changes(comma=elements[-1].comma)
+            if isinstance(elements[-1], cst.Arg):
+                kept[-1] = kept[-1].with_changes(whitespace_after_arg=elements[-1].whitespace_after_arg)
+        return kept
+
+    args = []
+    for arg in without(call.args):
+        if arg.star == "**" and isinstance(arg.value, cst.Dict):
+            arg = arg.with_changes(value=arg.value.with_changes(elements=without(arg.value.elements)))
+        args.append(arg)
+    return call.with_changes(args=args)

@@ -1,0 +1,63 @@
+"""Writing fixed files: only text that parses, only over the text that was read, atomically."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import libcst as cst
+
+from .model import Problem
+
+
+def write_fixes(changes: Dict[str, Tuple[bytes, bytes]]) -> List[Problem]:
+    """Write each changed file; a file that cannot be written is a problem, the others still land."""
+    problems = []
+    for shown, (before, after) in changes.items():
+        problem = write_atomically(Path(shown), shown, before, after)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def write_atomically(path: Path, shown: str, before: bytes, after: bytes) -> Optional[Problem]:
+    try:
+        cst.parse_module(after)
+    except Exception:  # a fix must never leave a file that does not parse
+        return Problem(shown, "FixError", "the fixed text would not parse; the file is left as it was")
+    try:
+        current: Optional[bytes] = path.read_bytes()
+    except FileNotFoundError:
+        current = None
+    except OSError as error:
+        return Problem(shown, "WriteError", f"cannot read back before writing: {error.strerror or error}")
+    if (current if current is not None else b"") != before:
+        return Problem(shown, "FixError", "changed on disk since it was read; not overwritten")
+    mode = stat.S_IMODE(path.stat().st_mode) if current is not None else None
+    temporary = None
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".dbisolint")
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(after)
+            stream.flush()
+            os.fsync(stream.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as error:
+        return Problem(shown, "WriteError", f"cannot write the fix: {error.strerror or error}")
+    finally:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+    return None

@@ -1,0 +1,100 @@
+"""The shared types: frozen, picklable values passed between analysis, rules, fixer and output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Tuple
+
+Applicability = Literal["safe", "unsafe"]
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """1-based line and column (columns count characters, as ruff's do)."""
+
+    row: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text between `start` and `end` of `path` by `content`."""
+
+    path: str
+    content: str
+    start: Position
+    end: Position
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: Applicability
+    message: str
+    edits: Tuple[Edit, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    code: str
+    message: str
+    start: Position
+    end: Position
+    fix: Optional[Fix] = None
+
+    @property
+    def noqa_row(self) -> int:
+        # Like ruff: a finding is silenced by a `# noqa` on the line where it starts.
+        return self.start.row
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file dbisolint could not check (unreadable, undecodable, unparsable); not a rule finding."""
+
+    path: str
+    kind: str  # e.g. "SyntaxError", "ReadError"
+    message: str
+    start: Optional[Position] = None
+
+
+@dataclass(frozen=True)
+class RuleSelection:
+    """One layer of `select`/`ignore`/`extend-select` (the config file's, then the command line's).
+
+    `select=None` keeps what the layers before chose."""
+
+    select: Optional[Tuple[str, ...]] = None
+    ignore: Tuple[str, ...] = ()
+    extend_select: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings that affect results; built from `[tool.dbisolint]` and the command line."""
+
+    rules: Tuple[RuleSelection, ...] = (RuleSelection(select=("DBI",)),)
+    per_file_ignores: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    exclude: Tuple[str, ...] = ()
+    extend_exclude: Tuple[str, ...] = ()
+    src: Tuple[str, ...] = ()
+    tests: Tuple[str, ...] = ()
+    engine_factories: Tuple[str, ...] = ()
+    container_constructors: Tuple[str, ...] = ()
+    weak_containers_are_state: bool = False
+    check_test_state: bool = False
+    output_format: str = "concise"
+    # The folder that relative paths in this config are relative to (the config file's folder).
+    root: str = "."
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What the analysis of one file produced: its own findings, its cross-file facts, its fixed text."""
+
+    path: str
+    findings: Tuple[Finding, ...] = ()
+    problems: Tuple[Problem, ...] = ()
+    facts: Optional[object] = None  # module-state facts (see state.py), joined across files
+    fixed_source: Optional[bytes] = None  # the file with every selected fix applied
+    source: Optional[bytes] = field(default=None, repr=False)

@@ -1,0 +1,22 @@
+"""The rule registry: every rule, in code order."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Type
+
+from ..rule import Rule
+from .dbi001_no_pool_class import InMemorySqliteWithoutPoolClass
+from .dbi002_wrong_pool_class import InMemorySqliteWithWrongPoolClass
+from .dbi003_check_same_thread import StaticPoolWithoutCheckSameThread
+from .dbi004_pool_sizing import InMemorySqliteWithPoolSizing
+
+ALL_RULES: List[Type[Rule]] = sorted(
+    [
+        InMemorySqliteWithoutPoolClass,
+        InMemorySqliteWithWrongPoolClass,
+        StaticPoolWithoutCheckSameThread,
+        InMemorySqliteWithPoolSizing,
+    ],
+    key=lambda rule: rule.code,
+)
+RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
