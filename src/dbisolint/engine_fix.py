@@ -135,7 +135,21 @@ def _with_check_same_thread(value: cst.BaseExpression) -> cst.BaseExpression:
             if isinstance(element, cst.DictElement) and _is_check_same_thread_key(element.key):
                 return value.deep_replace(element.value, false)  # type: ignore[return-value]
         new = cst.DictElement(key=cst.SimpleString(f'"{CHECK_SAME_THREAD}"'), value=false)
-        return value.with_changes(elements=_append(value.elements, new, value.lbrace.whitespace_after))
+        elements, rbrace = list(value.elements), value.rbrace
+        closing = rbrace.whitespace_before
+        last_comma = elements[-1].comma if elements else None
+        if isinstance(closing, cst.ParenthesizedWhitespace) and isinstance(last_comma, cst.Comma):
+            # A dict keeps its closing line (and the last element's comment) on the brace; move it
+            # onto the last comma, where a call keeps it, so that _append can treat both alike.
+            spaces = last_comma.whitespace_after
+            first_line = closing.first_line.with_changes(
+                whitespace=cst.SimpleWhitespace(getattr(spaces, "value", "") + closing.first_line.whitespace.value)
+            )
+            elements[-1] = elements[-1].with_changes(
+                comma=last_comma.with_changes(whitespace_after=closing.with_changes(first_line=first_line))
+            )
+            rbrace = rbrace.with_changes(whitespace_before=cst.SimpleWhitespace(""))
+        return value.with_changes(elements=_append(elements, new, value.lbrace.whitespace_after), rbrace=rbrace)
     if isinstance(value, cst.Call):  # dict(...)
         for arg in value.args:
             if arg.keyword is not None and arg.keyword.value == CHECK_SAME_THREAD:
@@ -161,11 +175,25 @@ def _append(elements: Sequence[Element], new: Element, opening: cst.BaseParenthe
     if not elements:
         return [new]
     last = elements[-1]
-    multiline = isinstance(opening, cst.ParenthesizedWhitespace)
-    separator = cst.Comma(whitespace_after=opening if multiline else cst.SimpleWhitespace(" "))
-    if isinstance(last.comma, cst.Comma):  # trailing comma: the new element takes it over
-        if len(elements) > 1 and isinstance(elements[-2].comma, cst.Comma):
-            separator = elements[-2].comma
+    layout = opening
+    if isinstance(last.comma, cst.Comma) and len(elements) > 1 and isinstance(elements[-2].comma, cst.Comma):
+        layout = elements[-2].comma.whitespace_after  # the layout between existing elements
+    if isinstance(layout, cst.ParenthesizedWhitespace):
+        # One element per line: the same newline and indent, without the line's own comment.
+        separator = cst.Comma(whitespace_after=layout.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[]))
+    else:
+        separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    if isinstance(last.comma, cst.Comma):  # trailing comma: the new element gets one too
+        after_last = last.comma.whitespace_after
+        if isinstance(after_last, cst.ParenthesizedWhitespace) and isinstance(layout, cst.ParenthesizedWhitespace):
+            # The last element keeps its comment; the new one ends the same way, before the bracket.
+            kept = last.comma.with_changes(
+                whitespace_after=after_last.with_changes(indent=layout.indent, last_line=layout.last_line)
+            )
+            closing = last.comma.with_changes(
+                whitespace_after=after_last.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[])
+            )
+            return [*elements[:-1], last.with_changes(comma=kept), new.with_changes(comma=closing)]
         return [*elements[:-1], last.with_changes(comma=separator), new.with_changes(comma=last.comma)]
     return [*elements[:-1], last.with_changes(comma=separator), new]
 

@@ -44,8 +44,9 @@ class InMemorySqliteWithPoolSizing(EngineRule):
         if not call.url.in_memory or not call.sizing:
             return None
         names = ", ".join(f"`{name}`" for name in call.sizing)
+        noun, pronoun = ("arguments", "them") if len(call.sizing) > 1 else ("argument", "it")
         return EngineVerdict(
-            f"Pool sizing argument {names} on an in-memory SQLite engine: StaticPool, which "
-            "this engine needs, rejects it with TypeError",
+            f"Pool sizing {noun} {names} on an in-memory SQLite engine: StaticPool, which "
+            f"this engine needs, rejects {pronoun} with TypeError",
             EngineFix(CallFix(drop_sizing=True), "unsafe", f"Remove {names}"),
         )
