@@ -20,6 +20,7 @@ from .names import ModuleName, Scope, ScopedVisitor
 from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
+from .state import StateCollector, StateSettings
 
 ENGINE_RULES = tuple(rule for rule in ALL_RULES if issubclass(rule, EngineRule))
 
@@ -33,21 +34,49 @@ class FileTask:
     codes: FrozenSet[str]  # the rule codes selected for this file
     factories: FrozenSet[str]  # qualified names of engine factories
     fix: Optional[str] = None  # None, "safe" or "unsafe": which fixes to apply to `fixed_source`
+    is_test: bool = False  # part of the test suite (its resets count; its state only on request)
+    state: Optional[StateSettings] = None  # collect module-state facts (None: the state rules are off)
 
 
 class FileVisitor(ScopedVisitor):
-    """One walk that records bindings (ScopedVisitor) and the calls that may create engines."""
+    """One walk that records bindings (ScopedVisitor) and the raw events the rules interpret
+    once the walk is over, when every name can be resolved: calls, stores into subscripts and
+    attributes, and function scopes."""
 
-    def __init__(self, module_name: ModuleName, engine_calls: bool) -> None:
+    def __init__(self, module_name: ModuleName) -> None:
         super().__init__(module_name)
-        self.engine_calls = engine_calls
-        self.engine_candidates: List[Tuple[cst.Call, Scope]] = []
+        self.calls: List[Tuple[cst.Call, Scope]] = []
+        # (target, "assign" | "augassign" | "del", scope, assigned value)
+        self.stores: List[Tuple[cst.BaseExpression, str, Scope, Optional[cst.BaseExpression]]] = []
 
     def visit_Call(self, node: cst.Call) -> None:
-        # Any dotted call may be a factory under an alias (`create_async_engine as cae`); the
-        # names are resolved once the walk is over.
-        if self.engine_calls and isinstance(node.func, (cst.Name, cst.Attribute)):
-            self.engine_candidates.append((node, self.scope))
+        if isinstance(node.func, (cst.Name, cst.Attribute)):
+            self.calls.append((node, self.scope))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        super().visit_Assign(node)
+        for target in node.targets:
+            self._store(target.target, "assign", node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        super().visit_AnnAssign(node)
+        if node.value is not None:
+            self._store(node.target, "assign", node.value)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        super().visit_AugAssign(node)
+        self._store(node.target, "augassign")
+
+    def visit_Del(self, node: cst.Del) -> None:
+        super().visit_Del(node)
+        self._store(node.target, "del")
+
+    def _store(self, target: cst.BaseExpression, kind: str, value: Optional[cst.BaseExpression] = None) -> None:
+        if isinstance(target, (cst.Subscript, cst.Attribute)):
+            self.stores.append((target, kind, self.scope, value))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._store(element.value, kind)  # the value of an unpacked element is unknown
 
 
 def decode_problem(path: str, error: Exception) -> Problem:
@@ -62,21 +91,43 @@ def decode_problem(path: str, error: Exception) -> Problem:
     raise error
 
 
+class RuleCrash(Exception):
+    """An internal error of one rule on one file: reported with both, and the run goes on."""
+
+    def __init__(self, rule: str, error: BaseException) -> None:
+        super().__init__(f"{rule} failed: {type(error).__name__}: {error}")
+        self.rule = rule
+        self.error = error
+
+
+def _guarded(rule: str, function, *args):  # type: ignore[no-untyped-def]
+    try:
+        return function(*args)
+    except RecursionError:
+        raise
+    except Exception as error:
+        raise RuleCrash(rule, error) from error
+
+
 def analyse_source(task: FileTask, source: bytes) -> FileReport:
     try:
         module = cst.parse_module(source)
-        # A file whose text never names a factory cannot import one (under any alias).
-        engine_calls = any(name.rsplit(".", 1)[-1].encode() in source for name in task.factories)
-        visitor = FileVisitor(task.module, engine_calls)
+        visitor = FileVisitor(task.module)
         module.visit(visitor)
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, LookupError, RecursionError) as error:
         return FileReport(task.path, problems=(decode_problem(task.path, error),))
-    return _FileAnalysis(task, module, visitor).report()
+    try:
+        return _FileAnalysis(task, source, module, visitor).report()
+    except RuleCrash as crash:
+        return FileReport(task.path, problems=(Problem(task.path, "InternalError", str(crash)),))
+    except RecursionError:
+        return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", "too deeply nested to analyse"),))
 
 
 class _FileAnalysis:
-    def __init__(self, task: FileTask, module: cst.Module, visitor: FileVisitor) -> None:
+    def __init__(self, task: FileTask, source: bytes, module: cst.Module, visitor: FileVisitor) -> None:
         self.task = task
+        self.source = source
         self.module = module
         self.visitor = visitor
         self._positions: Optional[object] = None
@@ -85,16 +136,25 @@ class _FileAnalysis:
     def report(self) -> FileReport:
         rules = [rule() for rule in ENGINE_RULES if rule.code in self.task.codes]
         verdicts: List[Tuple[EngineRule, EngineCall, EngineVerdict]] = []
-        for node, scope in self.visitor.engine_candidates:
+        # A file whose text never names a factory cannot import one, under any alias.
+        if not any(name.rsplit(".", 1)[-1].encode() in self.source for name in self.task.factories):
+            rules = []
+        for node, scope in self.visitor.calls if rules else ():
             call = read_engine_call(node, scope, self.visitor, self.task.factories)
             if call is None:
                 continue
             for rule in rules:
-                verdict = rule.check(call)
+                verdict = _guarded(rule.code, rule.check, call)
                 if verdict is not None and not self.suppressed(rule.code, node):
                     verdicts.append((rule, call, verdict))
         findings = tuple(self._finding(rule, call, verdict) for rule, call, verdict in verdicts)
-        return FileReport(self.task.path, findings=findings, fixed_source=self._fixed_source(verdicts))
+        facts = None
+        if self.task.state is not None:
+            collector = StateCollector(
+                self.visitor, self.task.path, self.task.is_test, self.task.state, self.position, self.silenced
+            )
+            facts = _guarded("DBI101-DBI103", collector.facts)
+        return FileReport(self.task.path, findings=findings, facts=facts, fixed_source=self._fixed_source(verdicts))
 
     def position(self, node: cst.CSTNode) -> Tuple[Position, Position]:
         if self._positions is None:
@@ -107,9 +167,12 @@ class _FileAnalysis:
         )
 
     def suppressed(self, code: str, node: cst.CSTNode) -> bool:
+        return self.silenced(code, self.position(node)[0].row)
+
+    def silenced(self, code: str, row: int) -> bool:
         if self._suppressions is None:
-            self._suppressions = read_suppressions(self.module.code)
-        return self._suppressions.silences(code, self.position(node)[0].row)
+            self._suppressions = read_suppressions(self.source.decode(self.module.encoding))
+        return self._suppressions.silences(code, row)
 
     def _finding(self, rule: EngineRule, call: EngineCall, verdict: EngineVerdict) -> Finding:
         start, end = self.position(call.node)

@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from .analysis import FileTask, analyse_source
+from .edits import text_edits
 from .engines import ENGINE_FACTORIES
 from .fixer import write_fixes
-from .model import Config, Finding, FileReport, Problem
+from .model import Config, Finding, FileReport, Fix, Problem
 from .project import FileFinder, Project, display_path, path_matches
-from .rules import RULES_BY_CODE
+from .rule import StateRule
+from .rules import ALL_RULES, RULES_BY_CODE
+from .state import STATE_CODES, ProjectState, StateFacts, StateSettings
+from .state_fix import Entry, with_managed_fixture
 
 
 @dataclass
@@ -66,34 +70,114 @@ def read_source(path: Path, shown: str) -> Tuple[Optional[bytes], Optional[Probl
 
 def check(paths: Sequence[Path], config: Config, *, fix: Optional[str] = None) -> CheckResult:
     """Check `paths`. With `fix` ("safe" or "unsafe"), also compute each file's fixed text
-    (in `changes`) without writing anything."""
+    (in `changes`) without writing anything.
+
+    The state rules need the whole project (what any module mutates, what the test suite
+    resets), so with them selected every file of the projects concerned is read for its facts;
+    findings are reported only for the files under `paths`.
+    """
     result = CheckResult()
+    finder = FileFinder(config)
+    files: Dict[Path, bool] = {path: True for path in finder.files(paths)}  # path -> reported on
+    state_on = bool(selected_codes(config) & set(STATE_CODES))
+    settings = StateSettings(frozenset(config.container_constructors), config.weak_containers_are_state)
+    projects = {Project.of(path, config) for path in files}
+    if state_on:
+        for project in sorted(projects, key=lambda project: project.root):
+            for path in finder.files([project.root], within_project=True):
+                files.setdefault(path, False)
     factories = ENGINE_FACTORIES | frozenset(config.engine_factories)
-    for path in FileFinder(config).files(paths):
+    facts: Dict[Project, List[StateFacts]] = {project: [] for project in projects}
+    blind_spots: Dict[Project, List[str]] = {project: [] for project in projects}
+    for path, reported in files.items():
+        project = Project.of(path, config)
         shown = display_path(path)
+        is_test = project.is_test(path)
         source, problem = read_source(path, shown)
-        if problem is not None:
-            result.problems.append(problem)
-            continue
-        assert source is not None
-        task = FileTask(
-            path=shown,
-            module=Project.of(path, config).module_name(path),
-            codes=selected_codes(config, path),
-            factories=factories,
-            fix=fix,
-        )
-        _collect(result, analyse_source(task, source), source)
+        report = FileReport(shown, problems=(problem,)) if problem is not None else None
+        if report is None:
+            assert source is not None
+            task = FileTask(
+                path=shown,
+                module=project.module_name(path),
+                codes=selected_codes(config, path) if reported else frozenset(),
+                factories=factories,
+                fix=fix if reported else None,
+                is_test=is_test,
+                state=settings if state_on else None,
+            )
+            report = analyse_source(task, source)
+        if reported:
+            _collect(result, report, source)
+        if report.facts is not None:
+            facts.setdefault(project, []).append(report.facts)
+        elif is_test and state_on:
+            blind_spots.setdefault(project, []).append(shown)
+    if state_on:
+        reported_paths = {display_path(path) for path, reported in files.items() if reported}
+        for project, project_facts in facts.items():
+            if project_facts:
+                _join_state(result, project, project_facts, blind_spots.get(project, []), reported_paths, config, fix)
     result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
     return result
 
 
-def _collect(result: CheckResult, report: FileReport, source: bytes) -> None:
+def _collect(result: CheckResult, report: FileReport, source: Optional[bytes]) -> None:
     result.files_checked += 1
     result.findings.extend(report.findings)
     result.problems.extend(report.problems)
-    if report.fixed_source is not None and report.fixed_source != source:
+    if report.fixed_source is not None and source is not None and report.fixed_source != source:
         result.changes[report.path] = (source, report.fixed_source)
+
+
+def _join_state(
+    result: CheckResult,
+    project: Project,
+    facts: List[StateFacts],
+    blind_spots: List[str],
+    reported_paths: Set[str],
+    config: Config,
+    fix: Optional[str],
+) -> None:
+    """Run the state rules on one project's joined facts; with `fix`, plan the conftest change."""
+    if blind_spots:
+        result.problems.append(
+            Problem(
+                blind_spots[0],
+                "StateRulesSkipped",
+                "this test file cannot be parsed, so the resets it may hold are unknown: "
+                "DBI101-DBI103 are not checked for this project",
+            )
+        )
+        return
+    project_state = ProjectState(facts, config.check_test_state, config.weak_containers_are_state)
+    conftest = project.conftest_for_fix()
+    shown_conftest = display_path(conftest)
+    on_disk, _problem = read_source(conftest, shown_conftest) if conftest.exists() else (None, None)
+    before_text = (on_disk or b"").decode("utf-8", errors="replace")
+    entries: List[Entry] = []
+    for rule_class in ALL_RULES:
+        if not issubclass(rule_class, StateRule):
+            continue
+        for definition, message in rule_class().check(project_state):
+            if definition.path not in reported_paths or rule_class.code in definition.suppressed:
+                continue
+            if rule_class.code not in selected_codes(config, Path(definition.path)):
+                continue
+            entry = (definition.module, definition.name, definition.kind, project_state.state_attributes(definition) if definition.kind == "instance" else ())
+            after_text = with_managed_fixture(on_disk, [entry]).decode("utf-8", errors="replace")
+            reset = Fix(
+                "safe",
+                f"Reset `{definition.target}` around every test in {shown_conftest}",
+                text_edits(shown_conftest, before_text, after_text),
+            )
+            result.findings.append(
+                Finding(definition.path, rule_class.code, message, definition.start, definition.end, reset)
+            )
+            entries.append(entry)
+    if fix and entries:
+        base = result.changes.get(shown_conftest, (on_disk or b"", on_disk))[1]
+        result.changes[shown_conftest] = (on_disk or b"", with_managed_fixture(base, entries))
 
 
 def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False) -> CheckResult:
@@ -107,8 +191,8 @@ def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False) -> Check
     after.fixed = sum(
         1
         for finding in planned.findings
-        if finding.path in written
-        and finding.fix is not None
+        if finding.fix is not None
         and (finding.fix.applicability == "safe" or unsafe)
+        and {edit.path for edit in finding.fix.edits} <= written
     )
     return after

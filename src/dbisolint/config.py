@@ -91,14 +91,14 @@ def find_config_file(start: Path) -> Optional[Path]:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             try:
-                if "dbisolint" in _read_toml(candidate).get("tool", {}):
+                if "dbisolint" in read_toml(candidate).get("tool", {}):
                     return candidate
             except ConfigError:
                 return candidate  # report the broken file rather than skip past it
     return None
 
 
-def _read_toml(path: Path) -> Dict[str, Any]:
+def read_toml(path: Path) -> Dict[str, Any]:
     try:
         with path.open("rb") as stream:
             return tomllib.load(stream)
@@ -117,7 +117,7 @@ def load_config(path: Optional[Path], overrides: Optional[Dict[str, Any]] = None
     root = Path.cwd()
     where = "command line"
     if path is not None:
-        document = _read_toml(path)
+        document = read_toml(path)
         table = document if path.name == "dbisolint.toml" else document.get("tool", {}).get("dbisolint", {})
         root = path.parent.resolve()
         where = str(path)

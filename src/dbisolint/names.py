@@ -141,6 +141,7 @@ class ScopedVisitor(cst.CSTVisitor):
         self.module_name = module_name
         self.scope = Scope("module", None, None)  # type: ignore[arg-type]
         self.module_scope = self.scope
+        self.function_scopes: List[Scope] = []  # every `def`'s scope, in walk order
 
     # -- scopes ---------------------------------------------------------------------------
     def _push(self, kind: str, node: cst.CSTNode) -> None:
@@ -162,7 +163,11 @@ class ScopedVisitor(cst.CSTVisitor):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._bind(node.name.value, Binding("def", node))
+
+    def visit_FunctionDef_params(self, node: cst.FunctionDef) -> None:
+        # The function's scope starts at its parameters: decorators run in the enclosing scope.
         self._push("function", node)
+        self.function_scopes.append(self.scope)
         self._bind_parameters(node.params)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
@@ -186,7 +191,9 @@ class ScopedVisitor(cst.CSTVisitor):
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._bind(node.name.value, Binding("class", node))
-        self._push("class", node)
+
+    def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._push("class", node)  # decorators and bases run in the enclosing scope
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._pop()

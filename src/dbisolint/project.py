@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import fnmatch
 import os
 from dataclasses import dataclass
@@ -46,16 +47,34 @@ def display_path(path: Path) -> str:
 class Project:
     root: Path
     src_roots: Tuple[Path, ...]
+    # Where the test suite is, when stated (dbisolint's `tests`, else pytest's `testpaths`);
+    # empty: the usual places (tests/, test/, test_*.py, *_test.py, conftest.py).
+    test_paths: Tuple[Path, ...] = ()
 
     @classmethod
     def of(cls, path: Path, config: Config) -> "Project":
         folder = path if path.is_dir() else path.parent
-        root = project_root(folder.resolve())
-        if config.src:
-            roots = tuple((Path(config.root) / src).resolve() for src in config.src)
-        else:
-            roots = (root / "src", root)
-        return cls(root, roots)
+        return _project(project_root(folder.resolve()), config.src, config.tests, config.root)
+
+    def is_test(self, path: Path) -> bool:
+        path = path.resolve()
+        if path.name == "conftest.py":
+            return True
+        if self.test_paths:
+            return any(path == test or test in path.parents for test in self.test_paths)
+        try:
+            folders = path.relative_to(self.root).parts[:-1]
+        except ValueError:
+            folders = ()
+        return any(folder in ("tests", "test") for folder in folders) or is_test_file_name(path.name)
+
+    def conftest_for_fix(self) -> Path:
+        """Where the fixture that resets module state goes: the conftest.py of the one test
+        folder, or of the project root when the tests are elsewhere or in several folders."""
+        folders = [path for path in self.test_paths if path.is_dir()] or [
+            path for path in (self.root / "tests", self.root / "test") if path.is_dir()
+        ]
+        return (folders[0] if len(folders) == 1 else self.root) / "conftest.py"
 
     def module_name(self, path: Path) -> ModuleName:
         """`src/pkg/mod.py` -> pkg.mod; `pkg/__init__.py` -> pkg (a package)."""
@@ -73,6 +92,43 @@ class Project:
             parts.insert(0, folder.name)
             folder = folder.parent
         return _module_from_parts(tuple(parts))
+
+
+@lru_cache(maxsize=None)
+def _project(root: Path, src: Tuple[str, ...], tests: Tuple[str, ...], config_root: str) -> Project:
+    base = Path(config_root)
+    src_roots = tuple((base / folder).resolve() for folder in src) if src else (root / "src", root)
+    if tests:
+        test_paths = tuple((base / test).resolve() for test in tests)
+    else:
+        test_paths = tuple((root / test).resolve() for test in pytest_testpaths(root))
+    return Project(root, src_roots, test_paths)
+
+
+def pytest_testpaths(root: Path) -> Tuple[str, ...]:
+    """pytest's `testpaths`, from the first of its config files that has a pytest section."""
+    from .config import ConfigError, read_toml
+
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            section = read_toml(pyproject).get("tool", {}).get("pytest", {}).get("ini_options")
+        except ConfigError:  # a broken pyproject.toml is reported by the config loader, not here
+            section = None
+        if section is not None:
+            value = section.get("testpaths", ())
+            return (value,) if isinstance(value, str) else tuple(str(item) for item in value)
+    for name, header in (("pytest.ini", "pytest"), ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
+        ini = root / name
+        if ini.is_file():
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read(ini, encoding="utf-8")
+            except (configparser.Error, UnicodeDecodeError):
+                continue
+            if parser.has_section(header):
+                return tuple(parser.get(header, "testpaths", fallback="").split())
+    return ()
 
 
 def _module_from_parts(parts: Tuple[str, ...]) -> ModuleName:
@@ -127,15 +183,16 @@ class FileFinder:
                 return True
         return False
 
-    def files(self, paths: Sequence[Path]) -> Iterator[Path]:
-        """Files named explicitly are yielded as they are; folders are walked."""
+    def files(self, paths: Sequence[Path], within_project: bool = False) -> Iterator[Path]:
+        """Files named explicitly are yielded as they are; folders are walked (`within_project`:
+        without descending into nested projects, folders with their own pyproject.toml)."""
         for path in paths:
             if path.is_dir():
-                yield from self._walk(path.resolve())
+                yield from self._walk(path.resolve(), within_project)
             else:
                 yield path.resolve()
 
-    def _walk(self, folder: Path) -> Iterator[Path]:
+    def _walk(self, folder: Path, within_project: bool = False) -> Iterator[Path]:
         try:
             entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
         except OSError:
@@ -151,13 +208,15 @@ class FileFinder:
             if self.excluded(path) or self.gitignored(path, is_dir):
                 continue
             if is_dir:
-                if not (path / "pyvenv.cfg").exists():  # a virtual environment of any name
-                    yield from self._walk(path)
+                if (path / "pyvenv.cfg").exists():  # a virtual environment of any name
+                    continue
+                if within_project and any((path / marker).exists() for marker in PROJECT_MARKERS):
+                    continue
+                yield from self._walk(path, within_project)
             elif entry.name.endswith(PYTHON_SUFFIXES):
                 yield path
 
 
-def is_test_file(path: Path) -> bool:
-    name = path.name
+def is_test_file_name(name: str) -> bool:
     return name == "conftest.py" or (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py")
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import TYPE_CHECKING, ClassVar, Iterator, Optional, Tuple
 
 from .engine_fix import CallFix
 from .engines import EngineCall
 from .model import Applicability
+
+if TYPE_CHECKING:
+    from .state import Definition, ProjectState
 
 DOCS_URL = "https://github.com/dbisolint/dbisolint/blob/main/README.md"
 
@@ -68,3 +71,11 @@ def pool_fix(call: EngineCall) -> EngineFix:
     if change.check_same_thread:
         title += ' and `connect_args={"check_same_thread": False}`'
     return EngineFix(change, "unsafe" if call.sizing else "safe", title)
+
+
+class StateRule(Rule):
+    """A rule judged on a whole project's module-state facts, after the join (state.py)."""
+
+    def check(self, project: "ProjectState") -> Iterator[Tuple["Definition", str]]:
+        """Yield each flagged definition with its message."""
+        raise NotImplementedError

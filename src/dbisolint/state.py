@@ -1,0 +1,677 @@
+"""Module-level state: the facts DBI101-DBI103 need from each file, and their join over a project.
+
+Per file (in any process): which module-level containers, cached functions and instances it
+defines, what it mutates at runtime, which classes keep state in their attributes, and what each
+function resets and calls. Per project (once): follow imports and calls, decide what the test
+suite resets around every test, and what is left.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple
+
+import libcst as cst
+
+from .model import Position
+from .names import BUILTINS, LOCAL, Scope, ScopedVisitor, dotted_parts
+
+MUTATING_METHODS = frozenset(
+    {
+        "append", "add", "update", "setdefault", "pop", "popitem", "clear", "extend", "insert",
+        "remove", "discard", "appendleft", "extendleft", "popleft", "rotate", "sort", "reverse",
+        "move_to_end", "subtract", "difference_update", "intersection_update",
+        "symmetric_difference_update", "__setitem__", "__delitem__",
+    }
+)  # fmt: skip
+CONTAINER_TYPES = {
+    "builtins.dict": "dict",
+    "builtins.list": "list",
+    "builtins.set": "set",
+    "builtins.bytearray": "bytearray",
+    "collections.defaultdict": "defaultdict",
+    "collections.OrderedDict": "OrderedDict",
+    "collections.Counter": "Counter",
+    "collections.deque": "deque",
+}
+WEAK_TYPES = {
+    "weakref.WeakValueDictionary": "WeakValueDictionary",
+    "weakref.WeakKeyDictionary": "WeakKeyDictionary",
+    "weakref.WeakSet": "WeakSet",
+}
+CACHE_DECORATORS = frozenset({"functools.lru_cache", "functools.cache"})
+FIXTURE_DECORATORS = frozenset({"pytest.fixture", "pytest_asyncio.fixture"})
+# Run around every test of their scope (pytest's and unittest's per-test hooks).
+SETUP_HOOKS = frozenset(
+    {"setup_method", "teardown_method", "setUp", "tearDown", "asyncSetUp", "asyncTearDown",
+     "setup_function", "teardown_function"}
+)  # fmt: skip
+MANAGED_TABLE = "_DBISOLINT_STATE"  # the table of the fixture `dbisolint --fix` writes
+STATE_CODES = ("DBI101", "DBI102", "DBI103")
+SELF = "self"
+
+
+# -- facts ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Site:
+    path: str
+    row: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.row}"
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A module-level container, cached function or instance."""
+
+    kind: str  # "container", "cache", "instance"
+    module: str
+    name: str
+    path: str
+    start: Position
+    end: Position
+    detail: str  # the container type, the cache decorator, or the instance's class
+    suppressed: FrozenSet[str] = frozenset()  # codes a `# noqa` on its line silences
+    weak: bool = False
+
+    @property
+    def target(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    target: str
+    site: Site
+    function: str
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    qualname: str
+    role: str  # "reset" (autouse fixture, per-test setup/teardown), "test", "other"
+    resets: Tuple[str, ...]  # targets it resets itself ("pkg.mod.*" for a reload)
+    calls: Tuple[str, ...]  # qualified names it calls
+    site: Site
+
+
+@dataclass(frozen=True)
+class ClassFacts:
+    qualname: str
+    state_attributes: Tuple[str, ...]  # container attributes its methods mutate
+    bases: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StateFacts:
+    module: str
+    path: str
+    is_test: bool
+    definitions: Tuple[Definition, ...] = ()
+    mutations: Tuple[Mutation, ...] = ()
+    drained: Tuple[str, ...] = ()  # task sets that drain themselves (add_done_callback(s.discard))
+    functions: Tuple[FunctionFacts, ...] = ()
+    classes: Tuple[ClassFacts, ...] = ()
+    aliases: Tuple[Tuple[str, str], ...] = ()  # module-level `name -> imported dotted name`
+    import_decorators: Tuple[str, ...] = ()  # decorators applied at import (module or class level)
+
+
+# -- collection (one file) --------------------------------------------------------------------
+@dataclass(frozen=True)
+class StateSettings:
+    container_constructors: FrozenSet[str] = frozenset()
+    include_weak: bool = False
+
+
+def _strip_subscripts(expr: cst.BaseExpression) -> cst.BaseExpression:
+    while isinstance(expr, cst.Subscript):
+        expr = expr.value
+    return expr
+
+
+def _string(expr: cst.BaseExpression) -> Optional[str]:
+    if isinstance(expr, cst.SimpleString):
+        value = expr.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+class StateCollector:
+    """Reads the state facts of one walked file (see analysis.FileVisitor)."""
+
+    def __init__(
+        self,
+        visitor: "ScopedVisitor",
+        path: str,
+        is_test: bool,
+        settings: StateSettings,
+        position: Callable[[cst.CSTNode], Tuple[Position, Position]],
+        suppressed: Callable[[str, int], bool],
+    ) -> None:
+        self.visitor = visitor
+        self.module = visitor.module_name.name
+        self.path = path
+        self.is_test = is_test
+        self.settings = settings
+        self.position = position
+        self.suppressed = suppressed
+        self._qualnames: Dict[int, str] = {}
+        self._roles: Dict[int, str] = {}
+
+    # names -----------------------------------------------------------------------------
+    def target(self, expr: cst.BaseExpression, scope: Scope) -> Optional[str]:
+        """The project-wide name of what `expr` denotes (`pkg.mod._cache`), `self.x` inside a
+        method, or None for locals, builtins and what cannot be named."""
+        parts = dotted_parts(expr)
+        if parts is None:
+            return None
+        function = _function_scope(scope)
+        if function is not None and _method_self(function) == parts[0] and scope.owner_of(parts[0]) is function:
+            return ".".join([SELF, *parts[1:]])
+        name = self.visitor.qualified_name(expr, scope)
+        if name is None or name.startswith((LOCAL + ".", BUILTINS + ".")):
+            return None
+        return name
+
+    def qualname(self, scope: Optional[Scope]) -> str:
+        """`pkg.mod.Class.method` for a scope (the module's name for the module scope)."""
+        if scope is None:
+            return self.module
+        key = id(scope)
+        if key not in self._qualnames:
+            parts = []
+            current: Optional[Scope] = scope
+            while current is not None and current.parent is not None:
+                node = current.node
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                    parts.append(node.name.value)
+                elif isinstance(node, cst.Lambda):
+                    parts.append("<lambda>")
+                current = current.parent
+            self._qualnames[key] = ".".join([self.module, *reversed(parts)])
+        return self._qualnames[key]
+
+    def function_name(self, scope: Scope) -> str:
+        return self.qualname(_function_scope(scope))
+
+    def site(self, node: cst.CSTNode) -> Site:
+        return Site(self.path, self.position(node)[0].row)
+
+    # facts -----------------------------------------------------------------------------
+    def facts(self) -> StateFacts:
+        return StateFacts(
+            module=self.module,
+            path=self.path,
+            is_test=self.is_test,
+            definitions=tuple(self._definitions()),
+            mutations=tuple(self._mutations()),
+            drained=tuple(self._drained()),
+            functions=tuple(self._functions()),
+            classes=tuple(self._classes()),
+            aliases=tuple(
+                (name, bindings[0].target)
+                for name, bindings in self.visitor.module_scope.bindings.items()
+                if len(bindings) == 1 and bindings[0].kind == "import" and bindings[0].target
+            ),
+            import_decorators=tuple(dict.fromkeys(self._import_decorators())),
+        )
+
+    def _import_decorators(self) -> Iterator[str]:
+        """Decorators that run at import: a registry they fill is filled at import, not by tests."""
+        definitions: List[Tuple[cst.CSTNode, Scope]] = [
+            (scope.node, scope.parent) for scope in self.visitor.function_scopes if scope.parent is not None
+        ]
+        module_scope = self.visitor.module_scope
+        definitions += [
+            (binding.node, module_scope)
+            for bindings in module_scope.bindings.values()
+            for binding in bindings
+            if binding.kind == "class"
+        ]
+        for node, scope in definitions:
+            if scope.in_function or not isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                continue
+            for decorator in node.decorators:
+                expr = decorator.decorator
+                name = self.target(expr.func if isinstance(expr, cst.Call) else expr, scope)
+                if name is not None:
+                    yield name
+
+    def _container_kind(self, value: cst.BaseExpression, scope: Scope) -> Tuple[Optional[str], bool]:
+        if isinstance(value, (cst.Dict, cst.DictComp)):
+            return "dict", False
+        if isinstance(value, (cst.List, cst.ListComp)):
+            return "list", False
+        if isinstance(value, (cst.Set, cst.SetComp)):
+            return "set", False
+        if isinstance(value, cst.Call):
+            name = self.visitor.qualified_name(value.func, scope)
+            if name in CONTAINER_TYPES:
+                return CONTAINER_TYPES[name], False
+            if name in WEAK_TYPES:
+                return WEAK_TYPES[name], True
+            if name in self.settings.container_constructors:
+                return name, False
+        return None, False
+
+    def _definitions(self) -> Iterator[Definition]:
+        module_scope = self.visitor.module_scope
+        for name, bindings in module_scope.bindings.items():
+            for binding in bindings:
+                if binding.scope is not module_scope:
+                    continue  # rebound through `global` inside a function: a mutation
+                if binding.kind == "assign" and binding.value is not None:
+                    definition = self._assigned(name, binding.node, binding.value)
+                elif binding.kind == "def" and isinstance(binding.node, cst.FunctionDef):
+                    definition = self._cached(binding.node)
+                else:
+                    definition = None
+                if definition is not None:
+                    yield definition
+                    break
+
+    def _define(self, kind: str, name: str, node: cst.CSTNode, detail: str, weak: bool = False) -> Definition:
+        start, end = self.position(node)
+        codes = frozenset(code for code in STATE_CODES if self.suppressed(code, start.row))
+        return Definition(kind, self.module, name, self.path, start, end, detail, codes, weak)
+
+    def _assigned(self, name: str, statement: cst.CSTNode, value: cst.BaseExpression) -> Optional[Definition]:
+        scope = self.visitor.module_scope
+        target: cst.CSTNode = statement
+        if isinstance(statement, cst.Assign):
+            target = statement.targets[0].target
+        elif isinstance(statement, cst.AnnAssign):
+            target = statement.target
+        kind, weak = self._container_kind(value, scope)
+        if kind is not None:
+            return self._define("container", name, target, kind, weak)
+        if isinstance(value, cst.Call):
+            cls = self.visitor.qualified_name(value.func, scope)
+            if cls is not None and not cls.startswith((LOCAL + ".", BUILTINS + ".")):
+                return self._define("instance", name, target, cls)
+        return None
+
+    def _cached(self, node: cst.FunctionDef) -> Optional[Definition]:
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            if isinstance(expr, cst.Call):
+                expr = expr.func
+            name = self.visitor.qualified_name(expr, self.visitor.module_scope)
+            if name in CACHE_DECORATORS:
+                return self._define("cache", node.name.value, node.name, name)
+        return None
+
+    def _mutations(self) -> Iterator[Mutation]:
+        """Mutations at runtime (inside functions), one per target and function."""
+        seen: Set[Tuple[str, str]] = set()
+        found: List[Tuple[str, Scope, cst.CSTNode]] = []
+        for target_expr, scope, node in self._mutated_expressions():
+            target = self.target(target_expr, scope) if scope.in_function else None
+            if target is not None and not target.startswith(SELF + "."):
+                found.append((target, scope, node))
+        module_scope = self.visitor.module_scope
+        for name, bindings in module_scope.bindings.items():
+            for binding in bindings:  # `global name` then `name = ...` inside a function
+                scope = binding.scope
+                if scope is not None and scope is not module_scope and scope.in_function:
+                    found.append((f"{self.module}.{name}", scope, binding.node))
+        for target, scope, node in found:
+            function = self.function_name(scope)
+            if (target, function) not in seen and self._role(scope) != "reset":
+                seen.add((target, function))
+                yield Mutation(target, self.site(node), function)
+
+    def _mutated_expressions(self) -> Iterator[Tuple[cst.BaseExpression, Scope, cst.CSTNode]]:
+        """What is mutated in place: `x[k] = v`, `del x[k]`, `x.attr += 1`, `x.append(v)`, ..."""
+        for target, _kind, scope, _value in self.visitor.stores:
+            base = _strip_subscripts(target)
+            if base is not target or isinstance(target, cst.Attribute):
+                yield base, scope, target
+        for call, scope in self.visitor.calls:
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value in MUTATING_METHODS:
+                yield _strip_subscripts(func.value), scope, call
+
+    def _drained(self) -> Iterator[str]:
+        for call, scope in self.visitor.calls:
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "add_done_callback" and call.args:
+                callback = call.args[0].value
+                if isinstance(callback, cst.Attribute) and callback.attr.value in ("discard", "remove"):
+                    target = self.target(callback.value, scope)
+                    if target is not None:
+                        yield target
+
+    # functions and what they reset ---------------------------------------------------------
+    def _role(self, scope: Scope) -> str:
+        function = _function_scope(scope)
+        if not self.is_test or function is None or not isinstance(function.node, cst.FunctionDef):
+            return "other"
+        if id(function) not in self._roles:
+            self._roles[id(function)] = self._function_role(function)
+        return self._roles[id(function)]
+
+    def _function_role(self, function: Scope) -> str:
+        node = function.node
+        assert isinstance(node, cst.FunctionDef)
+        if node.name.value in SETUP_HOOKS:
+            return "reset"
+        for decorator in node.decorators:
+            expr = decorator.decorator
+            call = expr if isinstance(expr, cst.Call) else None
+            name = self.visitor.qualified_name(call.func if call else expr, function.parent or function)
+            if name in FIXTURE_DECORATORS and call is not None:
+                for arg in call.args:
+                    if arg.keyword is not None and arg.keyword.value == "autouse":
+                        if isinstance(arg.value, cst.Name) and arg.value.value == "True":
+                            return "reset"
+        if node.name.value.startswith("test"):
+            return "test"
+        return "other"
+
+    def _functions(self) -> Iterator[FunctionFacts]:
+        resets: Dict[int, List[str]] = {}
+        calls: Dict[int, List[str]] = {}
+        for call, scope in self.visitor.calls:
+            function = _function_scope(scope)
+            if function is None:
+                continue
+            for target in self._call_resets(call, scope):
+                resets.setdefault(id(function), []).append(target)
+            name = self.target(call.func, scope)
+            if name is not None:
+                calls.setdefault(id(function), []).append(name)
+        for target, kind, scope, _value in self.visitor.stores:
+            function = _function_scope(scope)
+            if function is not None and kind == "assign" and isinstance(target, cst.Attribute):
+                name = self.target(target, scope)
+                if name is not None:
+                    resets.setdefault(id(function), []).append(name)
+        module_scope = self.visitor.module_scope
+        for name, bindings in module_scope.bindings.items():
+            for binding in bindings:
+                function = _function_scope(binding.scope) if binding.scope is not None else None
+                if function is not None and binding.kind == "assign":
+                    resets.setdefault(id(function), []).append(f"{self.module}.{name}")
+        for scope in self.visitor.function_scopes:
+            key = id(scope)
+            if key in resets or key in calls or self._role(scope) != "other":
+                yield FunctionFacts(
+                    qualname=self.function_name(scope),
+                    role=self._role(scope),
+                    resets=tuple(dict.fromkeys(resets.get(key, ()))),
+                    calls=tuple(dict.fromkeys(calls.get(key, ()))),
+                    site=self.site(scope.node),
+                )
+        managed = self._managed_entries()
+        if managed:
+            yield FunctionFacts(f"{self.module}.{MANAGED_TABLE}", "reset", managed, (), Site(self.path, 1))
+
+    def _call_resets(self, call: cst.Call, scope: Scope) -> Iterator[str]:
+        func = call.func
+        parts = dotted_parts(func) or []
+        method = parts[-1] if parts else ""
+        args = [arg for arg in call.args if arg.keyword is None and not arg.star]
+        if isinstance(func, cst.Attribute) and method in ("clear", "cache_clear"):
+            target = self.target(func.value, scope)
+            if target is not None:
+                yield target
+        elif method in ("setattr", "delattr") or parts[-2:] == ["patch", "object"]:
+            if len(args) >= 2 and _string(args[1].value) is not None:
+                owner = self.target(args[0].value, scope)
+                if owner is not None:
+                    yield f"{owner}.{_string(args[1].value)}"
+            elif args and _string(args[0].value):
+                yield str(_string(args[0].value))
+        elif parts[-2:] == ["patch", "dict"]:
+            if args:
+                text = _string(args[0].value)
+                target = text if text is not None else self.target(args[0].value, scope)
+                if target is not None:
+                    yield target
+        elif method == "patch" and args and _string(args[0].value) is not None:
+            yield str(_string(args[0].value))
+        elif self.visitor.qualified_name(func, scope) in ("importlib.reload", "imp.reload"):
+            if args:
+                target = self.target(args[0].value, scope)
+                if target is not None:
+                    yield f"{target}.*"
+
+    def _managed_entries(self) -> Tuple[str, ...]:
+        bindings = self.visitor.module_scope.bindings.get(MANAGED_TABLE, [])
+        if not self.is_test or len(bindings) != 1 or bindings[0].value is None:
+            return ()
+        entries = read_managed_table(bindings[0].value)
+        return tuple(f"{module}.{name}" for module, name, _kind, _attributes in entries)
+
+    # classes whose instances keep state ----------------------------------------------------
+    def _classes(self) -> Iterator[ClassFacts]:
+        containers: Dict[int, Set[str]] = {}
+        mutated: Dict[int, Set[str]] = {}
+        for target, kind, scope, value in self.visitor.stores:
+            cls = _method_class(scope)
+            name = self.target(target, scope) if cls is not None and isinstance(target, cst.Attribute) else None
+            if name is not None and name.count(".") == 1 and name.startswith(SELF + "."):
+                if kind == "assign" and value is not None and self._container_kind(value, scope)[0] is not None:
+                    containers.setdefault(id(cls), set()).add(name)
+                elif kind == "augassign":
+                    mutated.setdefault(id(cls), set()).add(name)
+        for expr, scope, node in self._mutated_expressions():
+            cls = _method_class(scope)
+            if cls is None or expr is node:  # `self.x = ...` rebinds; it does not mutate
+                continue
+            name = self.target(expr, scope)
+            if name is not None and name.count(".") == 1 and name.startswith(SELF + "."):
+                mutated.setdefault(id(cls), set()).add(name)
+        for scope in self._class_scopes():
+            state = sorted(
+                name.split(".", 1)[1] for name in containers.get(id(scope), set()) & mutated.get(id(scope), set())
+            )
+            node = scope.node
+            assert isinstance(node, cst.ClassDef)
+            bases = [self.visitor.qualified_name(base.value, scope.parent or scope) for base in node.bases]
+            yield ClassFacts(
+                qualname=self.qualname(scope),
+                state_attributes=tuple(state),
+                bases=tuple(base for base in bases if base),
+            )
+
+    def _class_scopes(self) -> Iterator[Scope]:
+        seen: Set[int] = set()
+        for function in self.visitor.function_scopes:
+            parent = function.parent
+            if parent is not None and parent.kind == "class" and id(parent) not in seen:
+                seen.add(id(parent))
+                yield parent
+
+
+def _function_scope(scope: Optional[Scope]) -> Optional[Scope]:
+    while scope is not None and scope.kind != "function":
+        scope = scope.parent
+    return scope
+
+
+def _method_self(function: Scope) -> Optional[str]:
+    """The name of a method's first parameter (`self`), or None if `function` is not a method."""
+    node = function.node
+    if not isinstance(node, cst.FunctionDef) or function.parent is None or function.parent.kind != "class":
+        return None
+    params = [*node.params.posonly_params, *node.params.params]
+    return params[0].name.value if params else None
+
+
+def _method_class(scope: Scope) -> Optional[Scope]:
+    function = _function_scope(scope)
+    if function is None or _method_self(function) is None:
+        return None
+    return function.parent
+
+
+def read_managed_table(value: cst.BaseExpression) -> List[Tuple[str, str, str, Tuple[str, ...]]]:
+    """The entries of a `_DBISOLINT_STATE = (...)` table: (module, name, kind, attributes)."""
+    try:
+        raw = ast.literal_eval(cst.Module([]).code_for_node(value))
+    except (ValueError, SyntaxError):
+        return []
+    entries = []
+    for entry in raw if isinstance(raw, tuple) else ():
+        if isinstance(entry, tuple) and len(entry) == 4 and all(isinstance(part, str) for part in entry[:3]):
+            entries.append((entry[0], entry[1], entry[2], tuple(entry[3])))
+    return entries
+
+
+# -- the join (one project) -------------------------------------------------------------------
+@dataclass
+class ProjectState:
+    """Everything the state rules know of one project, after the join."""
+
+    facts: List[StateFacts]
+    include_test_state: bool = False
+    include_weak: bool = False
+    blind_spots: Tuple[str, ...] = ()  # test files that did not parse: their resets are unknown
+    modules: Dict[str, StateFacts] = field(init=False)
+    import_decorators: Set[str] = field(init=False)
+    runtime_calls: Set[str] = field(init=False)
+    functions: Dict[str, FunctionFacts] = field(init=False)
+    classes: Dict[str, ClassFacts] = field(init=False)
+    mutations: Dict[str, Mutation] = field(init=False)
+    drained: Set[str] = field(init=False)
+    resets: Set[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.modules = {facts.module: facts for facts in self.facts}
+        self.functions = {f.qualname: f for facts in self.facts for f in facts.functions}
+        self.classes = {c.qualname: c for facts in self.facts for c in facts.classes}
+        self.import_decorators = {self.canonical(name) for facts in self.facts for name in facts.import_decorators}
+        self.runtime_calls = {self.canonical(name) for f in self.functions.values() for name in f.calls}
+        self.mutations = {}
+        for facts in self.facts:
+            for mutation in facts.mutations:
+                if not self._at_import(mutation.function):
+                    self.mutations.setdefault(self.canonical(mutation.target), mutation)
+        self.drained = {self.canonical(target) for facts in self.facts for target in facts.drained}
+        self.resets = set()
+        for function in self.functions.values():
+            if function.role == "reset":
+                self.resets |= self.effects(function.qualname)
+
+    def _at_import(self, function: str) -> bool:
+        """Whether `function` (or the decorator factory it is nested in) runs only as a decorator
+        applied at import, never called from other functions."""
+        parts = function.split(".")
+        for cut in range(len(parts), 1, -1):
+            outer = ".".join(parts[:cut])
+            if outer in self.import_decorators:
+                return outer not in self.runtime_calls
+        return False
+
+    def canonical(self, name: str, depth: int = 0) -> str:
+        """Follow re-exports: `app._store`, where app/__init__.py imports `_store` from
+        app.store, is `app.store._store`."""
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            module = self.modules.get(".".join(parts[:cut]))
+            if module is None:
+                continue
+            alias = dict(module.aliases).get(parts[cut])
+            if alias is not None and depth < 10:
+                return self.canonical(".".join([alias, *parts[cut + 1 :]]), depth + 1)
+            break
+        return name
+
+    def effects(self, qualname: str, receiver: Optional[str] = None, seen: Optional[Set[Tuple[str, Optional[str]]]] = None) -> Set[str]:
+        """What calling `qualname` resets, following the project's own functions; a method
+        called on a known instance (`receiver`) resets that instance's `self.` attributes."""
+        seen = set() if seen is None else seen
+        if (qualname, receiver) in seen:
+            return set()
+        seen.add((qualname, receiver))
+        function = self.functions.get(qualname)
+        if function is None:
+            return self._method_effects(qualname, seen)
+        found: Set[str] = set()
+        for target in function.resets:
+            if target.startswith(SELF + "."):
+                if receiver is not None:
+                    found.add(receiver + target[len(SELF) :])
+            else:
+                found.add(self.canonical(target))
+        for callee in function.calls:
+            if callee.startswith(SELF + ".") and receiver is not None:
+                owner = qualname.rsplit(".", 1)[0]
+                found |= self.effects(f"{owner}.{callee[len(SELF) + 1:]}", receiver, seen)
+            else:
+                found |= self.effects(self.canonical(callee), None, seen)
+        return found
+
+    def _method_effects(self, qualname: str, seen: Set[Tuple[str, Optional[str]]]) -> Set[str]:
+        """`pkg.mod.limiter.reset` where `limiter` is a module-level instance of a project class."""
+        receiver, _, method = qualname.rpartition(".")
+        definition = self.definition(receiver)
+        if definition is None or definition.kind != "instance":
+            return set()
+        for cls in self.class_chain(definition.detail):
+            if f"{cls.qualname}.{method}" in self.functions:
+                return self.effects(f"{cls.qualname}.{method}", receiver, seen)
+        return set()
+
+    def definition(self, target: str) -> Optional[Definition]:
+        module, _, name = target.rpartition(".")
+        facts = self.modules.get(module)
+        if facts is None:
+            return None
+        return next((d for d in facts.definitions if d.name == name), None)
+
+    def class_chain(self, qualname: str) -> List[ClassFacts]:
+        chain, todo = [], [self.canonical(qualname)]
+        while todo and len(chain) < 20:
+            cls = self.classes.get(todo.pop(0))
+            if cls is not None and cls not in chain:
+                chain.append(cls)
+                todo.extend(self.canonical(base) for base in cls.bases)
+        return chain
+
+    def is_reset(self, definition: Definition) -> bool:
+        target = definition.target
+        if f"{definition.module}.*" in self.resets or target in self.resets:
+            return True
+        if any(reset.startswith(target + ".") for reset in self.resets) and definition.kind == "instance":
+            return True
+        parts = target.split(".")
+        return any(".".join(parts[:cut]) in self.resets for cut in range(len(parts) - 1, 0, -1))
+
+    def state_definitions(self, kind: str) -> Iterator[Definition]:
+        for facts in self.facts:
+            if facts.is_test and not self.include_test_state:
+                continue
+            for definition in facts.definitions:
+                if definition.kind == kind:
+                    yield definition
+
+    def test_body_resets(self, target: str) -> List[FunctionFacts]:
+        return [
+            function
+            for function in self.functions.values()
+            if function.role == "test" and any(self.canonical(reset) == target for reset in function.resets)
+        ]
+
+    def state_attributes(self, definition: Definition) -> Tuple[str, ...]:
+        attributes: List[str] = []
+        for cls in self.class_chain(definition.detail):
+            attributes.extend(attr for attr in cls.state_attributes if attr not in attributes)
+        return tuple(attributes)
+
+
+def describe_test_body_resets(project: ProjectState, target: str) -> str:
+    tests = project.test_body_resets(target)
+    if not tests:
+        return ""
+    first = tests[0]
+    name = first.qualname.rsplit(".", 1)[-1]
+    return f"; it is reset only inside `{name}` ({first.site}), and a reset in one test body protects no other test"
+
+
+def join_lines(items: Iterable[str]) -> str:
+    return ", ".join(f"`{item}`" for item in items)
