@@ -142,6 +142,7 @@ class ScopedVisitor(cst.CSTVisitor):
         self.scope = Scope("module", None, None)  # type: ignore[arg-type]
         self.module_scope = self.scope
         self.function_scopes: List[Scope] = []  # every `def`'s scope, in walk order
+        self.class_scopes: List[Scope] = []
 
     # -- scopes ---------------------------------------------------------------------------
     def _push(self, kind: str, node: cst.CSTNode) -> None:
@@ -194,6 +195,7 @@ class ScopedVisitor(cst.CSTVisitor):
 
     def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
         self._push("class", node)  # decorators and bases run in the enclosing scope
+        self.class_scopes.append(self.scope)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self._pop()

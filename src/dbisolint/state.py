@@ -272,9 +272,12 @@ class StateCollector:
                     yield definition
                     break
 
-    def _define(self, kind: str, name: str, node: cst.CSTNode, detail: str, weak: bool = False) -> Definition:
+    def _define(
+        self, kind: str, name: str, node: cst.CSTNode, detail: str, weak: bool = False, first_row: int = 0
+    ) -> Definition:
         start, end = self.position(node)
-        codes = frozenset(code for code in STATE_CODES if self.suppressed(code, start.row))
+        rows = range(first_row or start.row, start.row + 1)  # a decorated def: its decorators' lines too
+        codes = frozenset(code for code in STATE_CODES if any(self.suppressed(code, row) for row in rows))
         return Definition(kind, self.module, name, self.path, start, end, detail, codes, weak)
 
     def _assigned(self, name: str, statement: cst.CSTNode, value: cst.BaseExpression) -> Optional[Definition]:
@@ -300,7 +303,8 @@ class StateCollector:
                 expr = expr.func
             name = self.visitor.qualified_name(expr, self.visitor.module_scope)
             if name in CACHE_DECORATORS:
-                return self._define("cache", node.name.value, node.name, name)
+                first_row = self.position(node.decorators[0])[0].row
+                return self._define("cache", node.name.value, node.name, name, first_row=first_row)
         return None
 
     def _mutations(self) -> Iterator[Mutation]:
@@ -465,7 +469,7 @@ class StateCollector:
             name = self.target(expr, scope)
             if name is not None and name.count(".") == 1 and name.startswith(SELF + "."):
                 mutated.setdefault(id(cls), set()).add(name)
-        for scope in self._class_scopes():
+        for scope in self.visitor.class_scopes:
             state = sorted(
                 name.split(".", 1)[1] for name in containers.get(id(scope), set()) & mutated.get(id(scope), set())
             )
@@ -477,14 +481,6 @@ class StateCollector:
                 state_attributes=tuple(state),
                 bases=tuple(base for base in bases if base),
             )
-
-    def _class_scopes(self) -> Iterator[Scope]:
-        seen: Set[int] = set()
-        for function in self.visitor.function_scopes:
-            parent = function.parent
-            if parent is not None and parent.kind == "class" and id(parent) not in seen:
-                seen.add(id(parent))
-                yield parent
 
 
 def _function_scope(scope: Optional[Scope]) -> Optional[Scope]:
