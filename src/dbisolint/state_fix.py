@@ -69,7 +69,8 @@ def _dbisolint_snapshot(value):
 
     try:
         return value, copy.deepcopy(value)
-    except Exception:
+    except (TypeError, ValueError, AttributeError, RecursionError, copy.Error):
+        # Contents that cannot be deep-copied (locks, tasks): a shallow copy then.
         return value, copy.copy(value)
 
 
@@ -96,8 +97,8 @@ def _dbisolint_restore(owner, attribute, snapshot):
 def render_entries(entries: Iterable[Entry]) -> str:
     lines = []
     for module, name, kind, attributes in sorted(set(entries)):
-        attrs = "(" + "".join(f'"{attr}", ' for attr in attributes).rstrip(" ") + ")"
-        lines.append(f'    ("{module}", "{name}", "{kind}", {attrs}),')
+        attrs = ", ".join(f'"{attr}"' for attr in attributes) + ("," if len(attributes) == 1 else "")
+        lines.append(f'    ("{module}", "{name}", "{kind}", ({attrs})),')
     return "\n".join(lines)
 
 
@@ -153,7 +154,7 @@ def with_managed_fixture(source: Optional[bytes], entries: Sequence[Entry]) -> b
     spacing = [cst.EmptyLine(), cst.EmptyLine()] if position > 0 else []
     first = block[0].with_changes(leading_lines=[*spacing, *header])
     body[position:position] = [first, *block[1:]]
-    module = module.with_changes(body=body)
+    module = module.with_changes(body=body, has_trailing_newline=True)
     if not _imports_pytest(module):
         context = CodemodContext()
         AddImportsVisitor.add_needed_import(context, "pytest")
