@@ -155,6 +155,7 @@ def _join_state(
     shown_conftest = display_path(conftest)
     on_disk, _problem = read_source(conftest, shown_conftest) if conftest.exists() else (None, None)
     before_text = (on_disk or b"").decode("utf-8", errors="replace")
+    first_party = frozenset(f.module.split(".")[0] for f in facts if f.module)
     entries: List[Entry] = []
     for rule_class in ALL_RULES:
         if not issubclass(rule_class, StateRule):
@@ -165,7 +166,7 @@ def _join_state(
             if rule_class.code not in selected_codes(config, Path(definition.path)):
                 continue
             entry = (definition.module, definition.name, definition.kind, project_state.state_attributes(definition) if definition.kind == "instance" else ())
-            after_text = with_managed_fixture(on_disk, [entry]).decode("utf-8", errors="replace")
+            after_text = with_managed_fixture(on_disk, [entry], first_party).decode("utf-8", errors="replace")
             reset = Fix(
                 "safe",
                 f"Reset `{definition.target}` around every test in {shown_conftest}",
@@ -177,7 +178,7 @@ def _join_state(
             entries.append(entry)
     if fix and entries:
         base = result.changes.get(shown_conftest, (on_disk or b"", on_disk))[1]
-        result.changes[shown_conftest] = (on_disk or b"", with_managed_fixture(base, entries))
+        result.changes[shown_conftest] = (on_disk or b"", with_managed_fixture(base, entries, first_party))
 
 
 def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False) -> CheckResult:

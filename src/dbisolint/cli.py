@@ -54,6 +54,7 @@ def _codes(values: Tuple[str, ...]) -> Optional[List[str]]:
     default=None,
     help="How to print findings (default: concise).",
 )
+@click.option("--force-exclude", is_flag=True, default=None, help="Apply `exclude` to files named on the command line too (for pre-commit).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Use this pyproject.toml or dbisolint.toml.")
 def check(
     paths: Sequence[Path],
@@ -65,6 +66,7 @@ def check(
     extend_select: Tuple[str, ...],
     exit_zero: bool,
     output_format: Optional[str],
+    force_exclude: Optional[bool],
     config_path: Optional[Path],
 ) -> None:
     """Check PATHS (default: the current folder) and optionally fix what is found."""
@@ -72,7 +74,12 @@ def check(
     from .config import ConfigError, find_config_file, load_config
     from .edits import unified_diff
 
-    overrides: Dict[str, Any] = {"select": _codes(select), "ignore": _codes(ignore), "extend-select": _codes(extend_select)}
+    overrides: Dict[str, Any] = {
+        "select": _codes(select),
+        "ignore": _codes(ignore),
+        "extend-select": _codes(extend_select),
+        "force-exclude": force_exclude or None,
+    }
     if output_format is not None:
         overrides["output-format"] = output_format
     try:
@@ -132,13 +139,24 @@ def _exit_code(found: bool, problems: Sequence[Any], exit_zero: bool) -> int:
 
 
 @main.command()
-@click.argument("code")
-def rule(code: str) -> None:
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Show every rule's documentation.")
+def rule(code: Optional[str], show_all: bool) -> None:
     """Show the documentation of rule CODE (for example DBI001)."""
-    from .rules import RULES_BY_CODE
+    from .rules import ALL_RULES, RULES_BY_CODE
 
-    found = RULES_BY_CODE.get(code.upper())
-    if found is None:
+    if show_all:
+        chosen = list(ALL_RULES)
+    elif code is not None and code.upper() in RULES_BY_CODE:
+        chosen = [RULES_BY_CODE[code.upper()]]
+    else:
         raise click.BadParameter(f"unknown rule {code!r}; known: {', '.join(RULES_BY_CODE)}", param_hint="CODE")
-    click.echo(f"# {found.name} ({found.code})\n")
-    click.echo(found.documentation())
+    click.echo("\n\n".join(f"# {found.name} ({found.code})\n\n{found.documentation()}" for found in chosen))
+
+
+@main.command()
+def rules() -> None:
+    """List the rules (a markdown table: code, name, what it flags, fix)."""
+    from .rules import markdown_table
+
+    click.echo(markdown_table())

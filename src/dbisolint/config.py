@@ -36,6 +36,7 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "include-weak-containers": ("weak_containers_are_state", "bool"),
     "include-test-state": ("check_test_state", "bool"),
     "output-format": ("output_format", "format"),
+    "force-exclude": ("force_exclude", "bool"),
 }
 
 

@@ -157,6 +157,7 @@ class FileFinder:
     def __init__(self, config: Config) -> None:
         self.exclude = tuple(config.exclude or DEFAULT_EXCLUDE) + tuple(config.extend_exclude)
         self.root = Path(config.root).resolve()
+        self.force_exclude = config.force_exclude
         self._gitignores: Dict[Path, List[Tuple[Path, pathspec.PathSpec]]] = {}
 
     def excluded(self, path: Path) -> bool:
@@ -184,13 +185,17 @@ class FileFinder:
         return False
 
     def files(self, paths: Sequence[Path], within_project: bool = False) -> Iterator[Path]:
-        """Files named explicitly are yielded as they are; folders are walked (`within_project`:
-        without descending into nested projects, folders with their own pyproject.toml)."""
+        """Files named explicitly are yielded as they are, unless `force_exclude` and excluded
+        (pre-commit names every changed file); folders are walked (`within_project`: without
+        descending into nested projects, folders with their own pyproject.toml)."""
         for path in paths:
             if path.is_dir():
                 yield from self._walk(path.resolve(), within_project)
-            else:
+            elif not (self.force_exclude and self._excluded_or_under_excluded(path.resolve())):
                 yield path.resolve()
+
+    def _excluded_or_under_excluded(self, path: Path) -> bool:
+        return any(self.excluded(folder) for folder in [path, *path.parents] if folder != folder.parent)
 
     def _walk(self, folder: Path, within_project: bool = False) -> Iterator[Path]:
         try:

@@ -26,3 +26,12 @@ ALL_RULES: List[Type[Rule]] = sorted(
     key=lambda rule: rule.code,
 )
 RULES_BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
+
+
+def markdown_table() -> str:
+    """The README's rules table, made from the rules themselves."""
+    rows = ["| code | name | what it flags | fix |", "|---|---|---|---|"]
+    for rule in ALL_RULES:
+        fix = {"safe": "safe", "unsafe": "unsafe (`--unsafe-fixes`)"}.get(rule.fix_availability or "", "none")
+        rows.append(f"| {rule.code} | `{rule.name}` | {rule.summary()} | {fix} |")
+    return "\n".join(rows)
