@@ -32,6 +32,9 @@ class CheckResult:
     changes: Dict[str, Tuple[bytes, bytes]] = field(default_factory=dict)
     files_checked: int = 0
     fixed: int = 0  # findings fixed by `fix()`
+    # "module.name" -> the state rule that flags it ("DBI101", ...), or "reset" when the test
+    # suite resets it; for every module-level container, cached function and stateful instance.
+    state_verdicts: Dict[str, str] = field(default_factory=dict)
 
 
 def selected_codes(config: Config, path: Optional[Path] = None) -> FrozenSet[str]:
@@ -157,15 +160,21 @@ def _join_state(
     before_text = (on_disk or b"").decode("utf-8", errors="replace")
     first_party = frozenset(f.module.split(".")[0] for f in facts if f.module)
     entries: List[Entry] = []
+    for facts_of_file in facts:
+        for definition in facts_of_file.definitions:
+            if project_state.is_reset(definition):
+                result.state_verdicts[definition.target] = "reset"
     for rule_class in ALL_RULES:
         if not issubclass(rule_class, StateRule):
             continue
         for definition, message in rule_class().check(project_state):
+            result.state_verdicts[definition.target] = rule_class.code
             if definition.path not in reported_paths or rule_class.code in definition.suppressed:
                 continue
             if rule_class.code not in selected_codes(config, Path(definition.path)):
                 continue
-            entry = (definition.module, definition.name, definition.kind, project_state.state_attributes(definition) if definition.kind == "instance" else ())
+            attributes = project_state.state_attributes(definition) if definition.kind == "instance" else ()
+            entry = (definition.module, definition.name, definition.kind, attributes)
             after_text = with_managed_fixture(on_disk, [entry], first_party).decode("utf-8", errors="replace")
             reset = Fix(
                 "safe",
