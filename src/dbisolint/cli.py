@@ -123,7 +123,8 @@ def _summary(result: Any, unsafe: bool, fixing: bool) -> str:
         1 for f in result.findings if f.fix is not None and (f.fix.applicability == "safe" or unsafe)
     )
     if fixing and result.fixed:
-        return f"Found {errors + result.fixed} errors ({result.fixed} fixed, {errors} remaining)."
+        total = errors + result.fixed
+        return f"Found {total} error{'s' if total != 1 else ''} ({result.fixed} fixed, {errors} remaining)."
     if errors == 0:
         return "All checks passed!"
     noun = "error" if errors == 1 else "errors"
