@@ -31,7 +31,7 @@ class CheckResult:
     # path -> (source as read, source with the fixes applied), for files the fixes change
     changes: Dict[str, Tuple[bytes, bytes]] = field(default_factory=dict)
     files_checked: int = 0
-    fixed: int = 0  # findings fixed by `fix()`
+    fixed_findings: List[Finding] = field(default_factory=list)  # what `fix()` fixed
     # "module.name" -> the state rule that flags it ("DBI101", ...), or "reset" when the test
     # suite resets it; for every module-level container, cached function and stateful instance.
     state_verdicts: Dict[str, str] = field(default_factory=dict)
@@ -198,11 +198,17 @@ def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False) -> Check
     after.problems.extend(problems)
     written = set(planned.changes) - {problem.path for problem in problems}
     after.changes = {path: change for path, change in planned.changes.items() if path in written}
-    after.fixed = sum(
-        1
-        for finding in planned.findings
+    after.fixed_findings = fixed_by(planned.findings, written, unsafe)
+    return after
+
+
+def fixed_by(findings: Sequence[Finding], changed_paths: Set[str], unsafe: bool) -> List[Finding]:
+    """The findings whose fix applies (safe, or any with `unsafe`) and whose edits all fall in
+    `changed_paths` (a state rule's fix edits the conftest, not the finding's file)."""
+    return [
+        finding
+        for finding in findings
         if finding.fix is not None
         and (finding.fix.applicability == "safe" or unsafe)
-        and {edit.path for edit in finding.fix.edits} <= written
-    )
-    return after
+        and {edit.path for edit in finding.fix.edits} <= changed_paths
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -9,6 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from . import __version__
+from .config import OUTPUT_FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -50,11 +52,15 @@ def _codes(values: Tuple[str, ...]) -> Optional[List[str]]:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
 @click.option(
     "--output-format",
-    type=click.Choice(["concise", "json"]),
+    type=click.Choice(OUTPUT_FORMATS),
     default=None,
-    help="How to print findings (default: concise).",
+    help="How to print findings (default: concise, or the config's `output-format`; "
+    "github when GITHUB_ACTIONS=true and neither is given).",
 )
 @click.option("--force-exclude", is_flag=True, default=None, help="Apply `exclude` to files named on the command line too (for pre-commit).")
+@click.option("--statistics", is_flag=True, help="Print only a count of findings per rule.")
+@click.option("--show-fixes", is_flag=True, help="After --fix, list the fixes applied, per file and rule.")
+@click.option("-q", "--quiet", is_flag=True, help="Print the findings only: no summary or hints.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Use this pyproject.toml or dbisolint.toml.")
 def check(
     paths: Sequence[Path],
@@ -67,6 +73,9 @@ def check(
     exit_zero: bool,
     output_format: Optional[str],
     force_exclude: Optional[bool],
+    statistics: bool,
+    show_fixes: bool,
+    quiet: bool,
     config_path: Optional[Path],
 ) -> None:
     """Check PATHS (default: the current folder) and optionally fix what is found."""
@@ -82,10 +91,13 @@ def check(
     }
     if output_format is not None:
         overrides["output-format"] = output_format
+    config_file = config_path or find_config_file(Path.cwd())
     try:
-        config = load_config(config_path or find_config_file(Path.cwd()), overrides)
+        config = load_config(config_file, overrides)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
+    # As ruff does: on GitHub Actions, annotations on the pull request without any setup.
+    chosen_format = config.output_format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "concise")
     paths = list(paths) or [Path(".")]
 
     if diff:
@@ -94,8 +106,9 @@ def check(
             click.echo(unified_diff(path, _text(before), _text(after)), nl=False)
         for problem in result.problems:
             click.echo(output.problem_line(problem), err=True)
-        fixable = sum(1 for f in result.findings if f.path in result.changes and f.fix is not None)
-        click.echo(f"Would fix {fixable} error{'s' if fixable != 1 else ''}.", err=True)
+        fixable = len(checker.fixed_by(result.findings, set(result.changes), unsafe_fixes))
+        if not quiet:
+            click.echo(f"Would fix {fixable} error{'s' if fixable != 1 else ''}.", err=True)
         sys.exit(_exit_code(bool(result.changes), result.problems, exit_zero))
 
     if fix:
@@ -103,13 +116,14 @@ def check(
     else:
         result = checker.check(paths, config)
 
-    if config.output_format == "json":
-        click.echo(output.as_json(result.findings, result.problems))
+    if statistics:
+        text = output.statistics(result.findings, result.problems, unsafe_fixes, as_json=chosen_format == "json")
     else:
-        text = output.concise(result.findings, result.problems, unsafe_fixes)
-        if text:
-            click.echo(text)
-        click.echo(_summary(result, unsafe_fixes, fix))
+        text = output.FORMATS[chosen_format](result.findings, result.problems, unsafe_fixes, None)
+        if chosen_format in output.TEXT_FORMATS and not quiet:
+            text = _with_closing_lines(text, chosen_format, result, unsafe_fixes, show_fixes)
+    if text:
+        click.echo(text)
     sys.exit(_exit_code(bool(result.findings), result.problems, exit_zero))
 
 
@@ -117,18 +131,15 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="surrogateescape")
 
 
-def _summary(result: Any, unsafe: bool, fixing: bool) -> str:
-    errors = len(result.findings) + len(result.problems)
-    fixable = sum(
-        1 for f in result.findings if f.fix is not None and (f.fix.applicability == "safe" or unsafe)
-    )
-    if fixing and result.fixed:
-        total = errors + result.fixed
-        return f"Found {total} error{'s' if total != 1 else ''} ({result.fixed} fixed, {errors} remaining)."
-    if errors == 0:
-        return "All checks passed!"
-    noun = "error" if errors == 1 else "errors"
-    return f"Found {errors} {noun} ({fixable} fixable with --fix)." if fixable else f"Found {errors} {noun}."
+def _with_closing_lines(text: str, chosen_format: str, result: Any, unsafe: bool, show_fixes: bool) -> str:
+    """The findings, the fixes applied (--show-fixes), then the summary, as ruff lays them out."""
+    from . import output
+
+    fixes = output.fix_summary(result.fixed_findings) if show_fixes and result.fixed_findings else ""
+    closing = output.summary(result.findings, result.problems, unsafe, len(result.fixed_findings))
+    # full's findings are blocks apart, and what follows them too; a list of fixes stands apart.
+    apart = "\n\n" if chosen_format == "full" or fixes else "\n"
+    return apart.join(block for block in (text, fixes, closing) if block)
 
 
 def _exit_code(found: bool, problems: Sequence[Any], exit_zero: bool) -> int:

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import List, Tuple
 
 from .model import Edit, Position
 
 
+def split_lines(text: str) -> List[str]:
+    """Lines as Python counts them (str.splitlines would also break at form feeds and U+2028)."""
+    return _LINE.findall(text)
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
 def text_edits(path: str, before: str, after: str) -> Tuple[Edit, ...]:
     """The line-granular edits that turn `before` into `after`."""
-    old = before.splitlines(keepends=True)
-    new = after.splitlines(keepends=True)
+    old = split_lines(before)
+    new = split_lines(after)
     edits: List[Edit] = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -23,8 +32,8 @@ def text_edits(path: str, before: str, after: str) -> Tuple[Edit, ...]:
 def unified_diff(path: str, before: str, after: str) -> str:
     return "".join(
         difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
+            split_lines(before),
+            split_lines(after),
             fromfile=f"a/{path}",
             tofile=f"b/{path}",
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import libcst as cst
 

@@ -83,7 +83,7 @@ class Config:
     container_constructors: Tuple[str, ...] = ()
     weak_containers_are_state: bool = False
     check_test_state: bool = False
-    output_format: str = "concise"
+    output_format: Optional[str] = None  # None: not chosen (concise, or github on GitHub Actions)
     force_exclude: bool = False  # apply `exclude` to files named on the command line too
     # The folder that relative paths in this config are relative to (the config file's folder).
     root: str = "."
