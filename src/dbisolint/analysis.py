@@ -13,14 +13,16 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .edits import text_edits
-from .engine_fix import CallFix, fix_engine_calls
-from .engines import EngineCall, read_engine_call
-from .model import Finding, Fix, FileReport, Position, Problem
+from .engine_call import CallFix, EngineCall
+from .engine_fix import fix_engine_calls
+from .engines import read_engine_call
+from .model import FileReport, Finding, Fix, Position, Problem
 from .names import ModuleName, Scope, ScopedVisitor
 from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
-from .state import StateCollector, StateSettings
+from .state import StateCollector
+from .state_facts import StateSettings
 
 ENGINE_RULES = tuple(rule for rule in ALL_RULES if issubclass(rule, EngineRule))
 

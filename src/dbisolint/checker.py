@@ -14,13 +14,13 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from .analysis import FileTask, analyse_source
 from .edits import text_edits
-from .engines import ENGINE_FACTORIES
+from .engine_call import ENGINE_FACTORIES
 from .fixer import write_fixes
-from .model import Config, Finding, FileReport, Fix, Problem
+from .model import Config, FileReport, Finding, Fix, Problem
 from .project import FileFinder, Project, display_path, path_matches
 from .rule import StateRule
 from .rules import ALL_RULES, RULES_BY_CODE
-from .state import STATE_CODES, ProjectState, StateFacts, StateSettings
+from .state_facts import STATE_CODES, ProjectState, StateFacts, StateSettings
 from .state_fix import Entry, with_managed_fixture
 
 

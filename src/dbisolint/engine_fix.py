@@ -6,35 +6,18 @@ Only the arguments concerned change; every other byte of the module stays as it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, TypeVar
 
 import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from .engines import ABSENT, CHECK_SAME_THREAD, STATIC_POOL, EngineCall
+from .engine_call import ABSENT, CHECK_SAME_THREAD, STATIC_POOL, CallFix, EngineCall
 from .names import Binding, ScopedVisitor
 
 _STATIC_POOL_TARGETS = frozenset(
     {"sqlalchemy.pool.StaticPool", "sqlalchemy.StaticPool", "sqlalchemy.pool.impl.StaticPool"}
 )
-
-
-@dataclass(frozen=True)
-class CallFix:
-    """What to change in one engine call; the fixes of several findings on a call are merged."""
-
-    static_pool: bool = False
-    check_same_thread: bool = False
-    drop_sizing: bool = False
-
-    def __or__(self, other: "CallFix") -> "CallFix":
-        return CallFix(
-            self.static_pool or other.static_pool,
-            self.check_same_thread or other.check_same_thread,
-            self.drop_sizing or other.drop_sizing,
-        )
 
 
 def fix_engine_calls(module: cst.Module, fixes: Mapping[EngineCall, CallFix], names: ScopedVisitor) -> cst.Module:

@@ -1,108 +1,32 @@
-"""SQLAlchemy engine calls: what each one asks for, resolved statically, and the codemod that fixes it.
-
-The engine rules (DBI001-DBI004) are predicates over `EngineCall`; this module does the reading
-(factory, URL, pool class, `connect_args`, sizing arguments) once for all of them.
+"""Reading SQLAlchemy engine calls with libcst: factory, URL, pool class, `connect_args`, sizing
+arguments, resolved statically into an `EngineCall` (engine_call.py) once for all engine rules.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import libcst as cst
 
+from .engine_call import (
+    ABSENT,
+    CHECK_SAME_THREAD,
+    POOL_CLASSES,
+    POOL_MODULES,
+    SIZING_ARGUMENTS,
+    EngineCall,
+    SqliteUrl,
+    classify_url,
+    classify_url_object,
+)
 from .names import UNKNOWN, Scope, ScopedVisitor, constant_value
 
-ENGINE_FACTORIES: FrozenSet[str] = frozenset(
-    {
-        "sqlalchemy.create_engine",
-        "sqlalchemy.engine.create_engine",
-        "sqlalchemy.engine.create.create_engine",
-        "sqlalchemy.future.create_engine",
-        "sqlalchemy.future.engine.create_engine",
-        "sqlmodel.create_engine",
-        "sqlalchemy.ext.asyncio.create_async_engine",
-        "sqlalchemy.ext.asyncio.engine.create_async_engine",
-    }
-)
 _MAKE_URL = frozenset({"sqlalchemy.make_url", "sqlalchemy.engine.make_url", "sqlalchemy.engine.url.make_url"})
 _URL_CREATE = frozenset({"sqlalchemy.URL.create", "sqlalchemy.engine.URL.create", "sqlalchemy.engine.url.URL.create"})
 _URL_CREATE_FIELDS = ("drivername", "username", "password", "host", "port", "database")
-_POOL_MODULES = ("sqlalchemy.", "sqlmodel.")
-POOL_CLASSES = frozenset(
-    {
-        "StaticPool",
-        "NullPool",
-        "QueuePool",
-        "AsyncAdaptedQueuePool",
-        "FallbackAsyncAdaptedQueuePool",
-        "SingletonThreadPool",
-        "AssertionPool",
-    }
-)
-STATIC_POOL = "StaticPool"
-SIZING_ARGUMENTS = ("pool_size", "max_overflow", "pool_timeout")
-CHECK_SAME_THREAD = "check_same_thread"
-
-ABSENT = "absent"
 
 
 # -- URLs ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SqliteUrl:
-    """What the rules need to know of a resolved URL."""
-
-    text: str
-    in_memory: bool
-    sync_driver: bool  # pysqlite-based and not asyncio: needs check_same_thread=False
-    driver: str
-
-
-@lru_cache(maxsize=256)
-def classify_url(text: str) -> Optional[SqliteUrl]:
-    """Classify a URL string with SQLAlchemy's own parser; None if it is not a SQLite URL."""
-    from sqlalchemy.engine import make_url  # imported only when a URL needs classifying
-
-    try:
-        url = make_url(text)
-    except Exception:  # a malformed URL is simply not ours to judge
-        return None
-    return _classify(url)
-
-
-def _classify(url: object) -> Optional[SqliteUrl]:
-    try:
-        backend = url.get_backend_name()  # type: ignore[attr-defined]
-    except Exception:
-        return None
-    if backend != "sqlite":
-        return None
-    database = url.database or ""  # type: ignore[attr-defined]
-    query = dict(url.query)  # type: ignore[attr-defined]
-    in_memory = (
-        database in ("", ":memory:")
-        or database.startswith("file::memory:")
-        or query.get("mode") == "memory"
-    )
-    return SqliteUrl(
-        text=url.render_as_string(hide_password=True),  # type: ignore[attr-defined]
-        in_memory=in_memory,
-        sync_driver=_is_sync_pysqlite(url),
-        driver=url.get_driver_name(),  # type: ignore[attr-defined]
-    )
-
-
-def _is_sync_pysqlite(url: object) -> bool:
-    from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-
-    try:
-        dialect = url.get_dialect()  # type: ignore[attr-defined]
-    except Exception:  # a third-party driver that is not installed here
-        return False
-    return issubclass(dialect, SQLiteDialect_pysqlite) and not getattr(dialect, "is_async", False)
-
-
 def resolve_url(expr: cst.BaseExpression, scope: Scope, names: ScopedVisitor, depth: int = 0) -> Optional[SqliteUrl]:
     """The SQLite URL `expr` denotes, or None when it is not one or cannot be known statically."""
     if depth > 10:
@@ -142,35 +66,10 @@ def _url_create(call: cst.Call, scope: Scope, names: ScopedVisitor) -> Optional[
         url = URL.create(**fields)  # type: ignore[arg-type]
     except Exception:
         return None
-    return _classify(url)
+    return classify_url_object(url)
 
 
 # -- engine calls --------------------------------------------------------------------------
-@dataclass(eq=False)
-class EngineCall:
-    """One call of an engine factory, with each argument that matters resolved or marked unknown."""
-
-    node: cst.Call
-    factory: str
-    url: SqliteUrl
-    pool: Optional[str]  # a POOL_CLASSES name, ABSENT, or None when it cannot be known
-    pool_value: Optional[cst.BaseExpression]  # the expression to replace (also for `poolclass=None`)
-    connect_args: str  # "ok", "missing", ABSENT or "unknown" (check_same_thread=False or not)
-    connect_args_value: Optional[cst.BaseExpression]
-    sizing: Tuple[str, ...]  # sizing arguments given
-    sizing_nodes: Tuple[cst.CSTNode, ...] = field(default=())
-    opaque_kwargs: bool = False  # a `**mapping` we cannot read: it may carry any argument
-    scope: Optional[Scope] = None
-
-    @property
-    def needs_check_same_thread(self) -> bool:
-        if not self.url.sync_driver:
-            return False
-        if self.connect_args == ABSENT:
-            return not self.opaque_kwargs
-        return self.connect_args == "missing"
-
-
 def read_engine_call(
     call: cst.Call, scope: Scope, names: ScopedVisitor, factories: FrozenSet[str]
 ) -> Optional[EngineCall]:
@@ -267,7 +166,7 @@ def _pool_name(expr: cst.BaseExpression, scope: Scope, names: ScopedVisitor) -> 
     found = {
         name.rsplit(".", 1)[-1]
         for name in qualified
-        if name.startswith(_POOL_MODULES) and name.rsplit(".", 1)[-1] in POOL_CLASSES
+        if name.startswith(POOL_MODULES) and name.rsplit(".", 1)[-1] in POOL_CLASSES
     }
     if len(found) == 1 and len(qualified) == 1:
         return found.pop()

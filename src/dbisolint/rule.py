@@ -6,8 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Iterator, Optional, Tuple
 
-from .engine_fix import CallFix
-from .engines import EngineCall
+from .engine_call import CallFix, EngineCall
 from .model import Applicability
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from typing import FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 
-from .state import MANAGED_TABLE, read_managed_table
+from .state import read_managed_table
+from .state_facts import MANAGED_TABLE
 
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) or frozenset(sys.builtin_module_names) | {
     "os", "re", "sys", "json", "typing", "pathlib", "functools", "collections", "itertools", "asyncio",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..engines import ABSENT, EngineCall
+from ..engine_call import ABSENT, EngineCall
 from ..rule import EngineRule, EngineVerdict, pool_fix
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..engines import ABSENT, STATIC_POOL, EngineCall
+from ..engine_call import ABSENT, STATIC_POOL, EngineCall
 from ..rule import EngineRule, EngineVerdict, pool_fix
 
 _WHAT_GOES_WRONG = {

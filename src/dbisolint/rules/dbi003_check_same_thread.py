@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..engine_fix import CallFix
-from ..engines import STATIC_POOL, EngineCall
+from ..engine_call import STATIC_POOL, CallFix, EngineCall
 from ..rule import EngineFix, EngineRule, EngineVerdict
 
 

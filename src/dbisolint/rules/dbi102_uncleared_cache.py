@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator, Tuple
 
 from ..rule import StateRule
-from ..state import Definition, ProjectState, describe_test_body_resets
+from ..state_facts import Definition, ProjectState, describe_test_body_resets
 
 
 class UnclearedFunctionCache(StateRule):
