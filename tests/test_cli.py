@@ -114,7 +114,9 @@ def test_fix_writes_atomically_keeps_mode_and_is_stable(project: Path):
         'engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})\n'
     )
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert sorted(os.listdir(project)) == ["db.py", "pyproject.toml"]  # no temporary file left
+    assert sorted(os.listdir(project)) == [".dbisolint_cache", "db.py", "pyproject.toml"]  # no temporary file
+    assert (project / ".dbisolint_cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    assert (project / ".dbisolint_cache" / ".gitignore").read_text() == "*\n"
     again = run_dbisolint(["--fix", "."], cwd=project)
     assert again.returncode == 0 and again.stdout.strip() == "All checks passed!"
 
@@ -156,8 +158,10 @@ def test_json_has_ruffs_shape(project: Path):
 
 
 def test_bad_files_get_one_line_each_and_the_run_goes_on(project: Path):
-    (project / "broken.py").write_text("def f(:\n    pass\n")
-    (project / "latin.py").write_bytes(b'x = "caf\xe9"\n')
+    # Files the pre-filter lets through (they name an engine factory) are parsed and reported;
+    # a file that cannot hold a finding is not parsed, so its syntax is not checked.
+    (project / "broken.py").write_text("create_engine\ndef f(:\n    pass\n")
+    (project / "latin.py").write_bytes(b'x = "caf\xe9" # create_engine\n')
     (project / "declared.py").write_bytes(b'# -*- coding: latin-1 -*-\nx = "caf\xe9"\n' + BUGGY.encode())
     (project / "empty.py").write_text("")
     (project / "folder.py").mkdir()
@@ -173,7 +177,7 @@ def test_bad_files_get_one_line_each_and_the_run_goes_on(project: Path):
     assert any(line.startswith("buggy.py:3:10: DBI001") for line in out)
     assert any(line.startswith("folder.py/inner.py:3:10: DBI001") for line in out)
     assert not any(line.startswith("empty.py") for line in out)
-    named = run_dbisolint(["notes.txt"], cwd=project) if (project / "notes.txt").write_text("hello world") else None
+    named = run_dbisolint(["notes.txt"], cwd=project) if (project / "notes.txt").write_text("create_engine(") else None
     assert named is not None and named.returncode == 1 and "SyntaxError" in named.stdout
 
 

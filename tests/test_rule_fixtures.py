@@ -99,7 +99,7 @@ def test_each_fix_alone_parses_and_removes_its_finding(rule_dir: Path, tmp_path:
     """The edits reported for one finding (JSON's fix.edits) are a complete fix on their own."""
     code = rule_dir.name
     invalid = case_file(rule_dir, "invalid.py")
-    findings = checker.check([invalid], only(code)).findings
+    findings = checker.check([invalid], only(code), edits=True).findings
     project = tmp_path / code
     for finding in findings:
         shutil.rmtree(project, ignore_errors=True)

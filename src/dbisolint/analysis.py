@@ -16,7 +16,7 @@ from .edits import text_edits
 from .engine_call import CallFix, EngineCall
 from .engine_fix import fix_engine_calls
 from .engines import read_engine_call
-from .model import FileReport, Finding, Fix, Position, Problem
+from .model import Edit, FileReport, Finding, Fix, Position, Problem
 from .names import ModuleName, Scope, ScopedVisitor
 from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
@@ -36,6 +36,7 @@ class FileTask:
     codes: FrozenSet[str]  # the rule codes selected for this file
     factories: FrozenSet[str]  # qualified names of engine factories
     fix: Optional[str] = None  # None, "safe" or "unsafe": which fixes to apply to `fixed_source`
+    edits: bool = False  # compute each finding's fix edits (costly: a codemod per finding)
     is_test: bool = False  # part of the test suite (its resets count; its state only on request)
     state: Optional[StateSettings] = None  # collect module-state facts (None: the state rules are off)
 
@@ -180,8 +181,10 @@ class _FileAnalysis:
         start, end = self.position(call.node)
         fix = None
         if verdict.fix is not None:
-            fixed = fix_engine_calls(self.module, {call: verdict.fix.change}, self.visitor)
-            edits = text_edits(self.task.path, self.module.code, fixed.code)
+            edits: Tuple[Edit, ...] = ()
+            if self.task.edits:
+                fixed = fix_engine_calls(self.module, {call: verdict.fix.change}, self.visitor)
+                edits = text_edits(self.task.path, self.module.code, fixed.code)
             fix = Fix(verdict.fix.applicability, verdict.fix.title, edits)
         return Finding(self.task.path, rule.code, verdict.message, start, end, fix)
 

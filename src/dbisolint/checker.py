@@ -8,20 +8,25 @@ Files are analysed one by one (analysis.py); what needs several files is joined 
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
-from .analysis import FileTask, analyse_source
+from .cache import Cache, CacheEntry, digest, stamp
 from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES
 from .fixer import write_fixes
-from .model import Config, FileReport, Finding, Fix, Problem
+from .model import Config, Edit, FileReport, Finding, Fix, Problem
+from .prefilter import Summarizer, state_candidates
 from .project import FileFinder, Project, display_path, path_matches
 from .rule import StateRule
 from .rules import ALL_RULES, RULES_BY_CODE
 from .state_facts import STATE_CODES, ProjectState, StateFacts, StateSettings
-from .state_fix import Entry, with_managed_fixture
+
+if TYPE_CHECKING:
+    from .analysis import FileTask
 
 
 @dataclass
@@ -71,66 +76,256 @@ def read_source(path: Path, shown: str) -> Tuple[Optional[bytes], Optional[Probl
         return None, Problem(shown, "ReadError", f"cannot read: {error.strerror or error}")
 
 
-def check(paths: Sequence[Path], config: Config, *, fix: Optional[str] = None) -> CheckResult:
-    """Check `paths`. With `fix` ("safe" or "unsafe"), also compute each file's fixed text
-    (in `changes`) without writing anything.
+def check(
+    paths: Sequence[Path],
+    config: Config,
+    *,
+    fix: Optional[str] = None,
+    edits: bool = False,
+    jobs: int = 1,
+    cache_dir: Optional[Path] = None,
+    use_prefilter: bool = True,
+    progress: bool = False,
+) -> CheckResult:
+    """Check `paths`; nothing is written but the cache.
+
+    `fix` ("safe" or "unsafe") also computes each file's fixed text (in `changes`); `edits` fills
+    each finding's `fix.edits` (JSON and SARIF show them); `jobs` worker processes parse files;
+    `cache_dir` keeps per-file results between runs (None: no cache).
 
     The state rules need the whole project (what any module mutates, what the test suite
-    resets), so with them selected every file of the projects concerned is read for its facts;
-    findings are reported only for the files under `paths`.
+    resets), so with them selected every file of the projects concerned is read; findings are
+    reported only for the files under `paths`.
     """
-    result = CheckResult()
-    finder = FileFinder(config)
-    files: Dict[Path, bool] = {path: True for path in finder.files(paths)}  # path -> reported on
-    state_on = bool(selected_codes(config) & set(STATE_CODES))
-    settings = StateSettings(frozenset(config.container_constructors), config.weak_containers_are_state)
-    projects = {Project.of(path, config) for path in files}
-    if state_on:
-        for project in sorted(projects, key=lambda project: project.root):
-            for path in finder.files([project.root], within_project=True):
-                files.setdefault(path, False)
-    factories = ENGINE_FACTORIES | frozenset(config.engine_factories)
-    facts: Dict[Project, List[StateFacts]] = {project: [] for project in projects}
-    blind_spots: Dict[Project, List[str]] = {project: [] for project in projects}
-    for path, reported in files.items():
-        project = Project.of(path, config)
-        shown = display_path(path)
-        is_test = project.is_test(path)
-        source, problem = read_source(path, shown)
-        report = FileReport(shown, problems=(problem,)) if problem is not None else None
-        if report is None:
-            assert source is not None
-            task = FileTask(
-                path=shown,
-                module=project.module_name(path),
-                codes=selected_codes(config, path) if reported else frozenset(),
-                factories=factories,
-                fix=fix if reported else None,
-                is_test=is_test,
-                state=settings if state_on else None,
-            )
-            report = analyse_source(task, source)
-        if reported:
-            _collect(result, report, source)
-        if report.facts is not None:
-            facts.setdefault(project, []).append(report.facts)
-        elif is_test and state_on:
-            blind_spots.setdefault(project, []).append(shown)
-    if state_on:
-        reported_paths = {display_path(path) for path, reported in files.items() if reported}
-        for project, project_facts in facts.items():
-            if project_facts:
-                _join_state(result, project, project_facts, blind_spots.get(project, []), reported_paths, config, fix)
-    result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
+    run = _Run(config, fix, edits, jobs, Cache.open(cache_dir, config), use_prefilter, progress)
+    for path in FileFinder(config).files(paths):
+        run.add(path, reported=True)
+    if run.state_on:
+        for project in sorted({item.project for item in run.items.values()}, key=lambda project: project.root):
+            for path in FileFinder(config).files([project.root], within_project=True):
+                run.add(path, reported=False)
+    run.summarize()
+    run.analyse(run.chosen())
+    if run.state_on:
+        run.complete_state_facts()
+    result = run.collect()
+    run.cache.save()
     return result
 
 
-def _collect(result: CheckResult, report: FileReport, source: Optional[bytes]) -> None:
-    result.files_checked += 1
-    result.findings.extend(report.findings)
-    result.problems.extend(report.problems)
-    if report.fixed_source is not None and source is not None and report.fixed_source != source:
-        result.changes[report.path] = (source, report.fixed_source)
+@dataclass(eq=False)
+class _Item:
+    """One file of the run."""
+
+    path: Path
+    shown: str
+    reported: bool  # findings are reported for it (it is under the paths given)
+    project: Project
+    is_test: bool
+    entry: Optional[CacheEntry] = None
+    source: Optional[bytes] = None
+    problem: Optional[Problem] = None
+    report: Optional[FileReport] = None
+
+
+class _Run:
+    """The files of one check, read, summarised, chosen, analysed and joined."""
+
+    def __init__(
+        self, config: Config, fix: Optional[str], edits: bool, jobs: int, cache: Cache, use_prefilter: bool, progress: bool
+    ) -> None:
+        self.config = config
+        self.fix = fix
+        self.edits = edits
+        self.jobs = jobs
+        self.cache = cache
+        self.use_prefilter = use_prefilter
+        self.progress = progress
+        self.codes = selected_codes(config)
+        self.state_on = bool(self.codes & set(STATE_CODES))
+        self.factories = ENGINE_FACTORIES | frozenset(config.engine_factories)
+        self.settings = StateSettings(frozenset(config.container_constructors), config.weak_containers_are_state)
+        self.summarizer = Summarizer(self.factories, config.container_constructors)
+        self.items: Dict[Path, _Item] = {}
+
+    def add(self, path: Path, reported: bool) -> None:
+        if path not in self.items:
+            project = Project.of(path, self.config)
+            self.items[path] = _Item(path, display_path(path), reported, project, project.is_test(path))
+
+    # reading ------------------------------------------------------------------------------
+    def summarize(self) -> None:
+        """Read what changed since the cache saw it, and summarise its text."""
+        for item in self.items.values():
+            file_stamp = stamp(item.path)
+            entry = self.cache.get(str(item.path))
+            if entry is not None and file_stamp is not None and entry.stamp == file_stamp:
+                item.entry = entry
+                continue
+            if not self._read(item):
+                continue
+            assert item.source is not None
+            content = digest(item.source)
+            if entry is None or entry.digest != content:
+                entry = CacheEntry(file_stamp or (0, 0), content, self.summarizer.summarize(item.source))
+            entry.stamp = file_stamp or (0, 0)
+            self.cache.put(str(item.path), entry)
+            item.entry = entry
+
+    def _read(self, item: _Item) -> bool:
+        if item.source is None and item.problem is None:
+            item.source, item.problem = read_source(item.path, item.shown)
+        return item.source is not None
+
+    # choosing -----------------------------------------------------------------------------
+    def chosen(self) -> List[_Item]:
+        """The files to parse: those whose text can hold a finding or a fact the join needs."""
+        readable = [item for item in self.items.values() if item.entry is not None]
+        if not self.use_prefilter:
+            return readable
+        engine_codes = {code for code in self.codes if not code.startswith(STATE_CODES)}
+        chosen = [item for item in readable if item.reported and engine_codes and item.entry.summary.engine]  # type: ignore[union-attr]
+        if self.state_on:
+            for project, members in self._by_project(readable).items():
+                summaries = {str(item.path): item.entry.summary for item in members}  # type: ignore[union-attr]
+                tests = {str(item.path) for item in members if item.is_test}
+                wanted = state_candidates(summaries, tests, self.config.check_test_state)  # type: ignore[arg-type]
+                chosen += [item for item in members if str(item.path) in wanted]
+        return list(dict.fromkeys(chosen))
+
+    @staticmethod
+    def _by_project(items: List[_Item]) -> Dict[Project, List[_Item]]:
+        grouped: Dict[Project, List[_Item]] = {}
+        for item in items:
+            grouped.setdefault(item.project, []).append(item)
+        return grouped
+
+    # analysing ----------------------------------------------------------------------------
+    def _task(self, item: _Item, plain: bool) -> "FileTask":
+        from .analysis import FileTask
+
+        return FileTask(
+            path=item.shown,
+            module=item.project.module_name(item.path),
+            codes=selected_codes(self.config, item.path),
+            factories=self.factories,
+            fix=None if plain or not item.reported else self.fix,
+            edits=not plain and item.reported and self.edits,
+            is_test=item.is_test,
+            state=self.settings if self.state_on else None,
+        )
+
+    def analyse(self, items: List[_Item]) -> None:
+        """Parse and analyse `items`, reusing the cache where the file and the task are unchanged."""
+        pending: List[Tuple[_Item, object]] = []
+        for item in items:
+            if item.report is not None:
+                continue
+            plain = self._task(item, plain=True)
+            entry = item.entry
+            cached = entry.report if entry is not None and entry.task == plain else None
+            needs_more = (self.fix or self.edits) and item.reported
+            if cached is not None and not (needs_more and any(f.fix for f in cached.findings)):
+                item.report = cached
+                continue
+            task = self._task(item, plain=False) if needs_more else plain
+            if self._read(item):
+                pending.append((item, task))
+        if not pending:
+            return
+        from .workers import analyse_all
+
+        reports = analyse_all([(task, item.source) for item, task in pending], self.jobs, self._progress(len(pending)))
+        for (item, task), report in zip(pending, reports):
+            item.report = report
+            if item.entry is not None and task == self._task(item, plain=True):
+                item.entry.task, item.entry.report = task, report
+                self.cache.put(str(item.path), item.entry)
+
+    def _progress(self, total: int):  # type: ignore[no-untyped-def]
+        if not self.progress or total < 200:
+            return None
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if done[0] % 50 == 0 or done[0] == total:
+                end = "\n" if done[0] == total else ""
+                sys.stderr.write(f"\rdbisolint: parsed {done[0]}/{total} files{end}")
+                sys.stderr.flush()
+
+        return tick
+
+    def complete_state_facts(self) -> None:
+        """Parse the further files the join turns out to need, until it needs no more: those of
+        project functions that resets call (a fixture calling `helpers.reset_all()` that clears
+        `store._cache`), and every file naming a decorator whose registry counts as filled at
+        import only if no function calls it."""
+        for members in self._by_project(list(self.items.values())).values():
+            modules = {item.project.module_name(item.path).name: item for item in members}
+            while True:
+                state = ProjectState([item.report.facts for item in members if item.report and item.report.facts])
+                needed = {
+                    modules[prefix]
+                    for callee in state.unresolved
+                    for prefix in _prefixes(callee)
+                    if prefix in modules and modules[prefix].report is None
+                }
+                if state.import_only:
+                    names = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(q.rsplit(".", 1)[-1]) for q in state.import_only))
+                    needed |= {
+                        item
+                        for item in members
+                        if item.report is None and self._read(item) and names.search(item.source.decode("utf-8", "replace"))  # type: ignore[union-attr]
+                    }
+                needed = {item for item in needed if item.entry is not None}
+                if not needed:
+                    break
+                self.analyse(list(needed))
+
+    # results ------------------------------------------------------------------------------
+    def collect(self) -> CheckResult:
+        result = CheckResult()
+        facts: Dict[Project, List[StateFacts]] = {}
+        blind_spots: Dict[Project, List[str]] = {}
+        for item in self.items.values():
+            report = item.report
+            if item.reported:
+                if item.problem is not None:
+                    result.problems.append(item.problem)
+                if report is not None:
+                    result.files_checked += 1
+                    result.findings.extend(report.findings)
+                    result.problems.extend(report.problems)
+                    if report.fixed_source is not None and report.fixed_source != item.source and item.source is not None:
+                        result.changes[item.shown] = (item.source, report.fixed_source)
+                elif item.problem is None:
+                    result.files_checked += 1
+            if report is not None and report.facts is not None:
+                facts.setdefault(item.project, []).append(report.facts)  # type: ignore[arg-type]
+            elif self.state_on and item.is_test and self._may_reset(item):
+                blind_spots.setdefault(item.project, []).append(item.shown)
+        if self.state_on:
+            reported = {item.shown for item in self.items.values() if item.reported}
+            for project, project_facts in facts.items():
+                if any(item.reported for item in self.items.values() if item.project == project):
+                    _join_state(
+                        result, project, project_facts, blind_spots.get(project, []), reported, self.config, self.fix, self.edits
+                    )
+        result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
+        return result
+
+    @staticmethod
+    def _may_reset(item: _Item) -> bool:
+        """A test file that could not be read or parsed hides resets only if its text hints at one."""
+        if item.entry is None:
+            return True
+        return item.report is not None and item.entry.summary.reset_hints  # type: ignore[union-attr]
+
+
+def _prefixes(dotted: str) -> List[str]:
+    parts = dotted.split(".")
+    return [".".join(parts[:cut]) for cut in range(len(parts) - 1, 0, -1)]
 
 
 def _join_state(
@@ -141,6 +336,7 @@ def _join_state(
     reported_paths: Set[str],
     config: Config,
     fix: Optional[str],
+    edits: bool,
 ) -> None:
     """Run the state rules on one project's joined facts; with `fix`, plan the conftest change."""
     if blind_spots:
@@ -153,13 +349,17 @@ def _join_state(
             )
         )
         return
+    from .state_fix import (
+        with_managed_fixture,  # libcst: only when a project has state to judge
+    )
+
     project_state = ProjectState(facts, config.check_test_state, config.weak_containers_are_state)
     conftest = project.conftest_for_fix()
     shown_conftest = display_path(conftest)
     on_disk, _problem = read_source(conftest, shown_conftest) if conftest.exists() else (None, None)
     before_text = (on_disk or b"").decode("utf-8", errors="replace")
     first_party = frozenset(f.module.split(".")[0] for f in facts if f.module)
-    entries: List[Entry] = []
+    entries = []
     for facts_of_file in facts:
         for definition in facts_of_file.definitions:
             if project_state.is_reset(definition):
@@ -175,12 +375,11 @@ def _join_state(
                 continue
             attributes = project_state.state_attributes(definition) if definition.kind == "instance" else ()
             entry = (definition.module, definition.name, definition.kind, attributes)
-            after_text = with_managed_fixture(on_disk, [entry], first_party).decode("utf-8", errors="replace")
-            reset = Fix(
-                "safe",
-                f"Reset `{definition.target}` around every test in {shown_conftest}",
-                text_edits(shown_conftest, before_text, after_text),
-            )
+            changes: Tuple[Edit, ...] = ()
+            if edits:
+                after_text = with_managed_fixture(on_disk, [entry], first_party).decode("utf-8", errors="replace")
+                changes = text_edits(shown_conftest, before_text, after_text)
+            reset = Fix("safe", f"Reset `{definition.target}` around every test in {shown_conftest}", changes)
             result.findings.append(
                 Finding(definition.path, rule_class.code, message, definition.start, definition.end, reset)
             )
@@ -190,11 +389,12 @@ def _join_state(
         result.changes[shown_conftest] = (on_disk or b"", with_managed_fixture(base, entries, first_party))
 
 
-def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False) -> CheckResult:
-    """Apply the fixes (the safe ones, or all with `unsafe`), write them, and check again."""
-    planned = check(paths, config, fix="unsafe" if unsafe else "safe")
+def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False, **options) -> CheckResult:  # type: ignore[no-untyped-def]
+    """Apply the fixes (the safe ones, or all with `unsafe`), write them, and check again.
+    `options` are check()'s (jobs, cache_dir, ...)."""
+    planned = check(paths, config, fix="unsafe" if unsafe else "safe", **{**options, "edits": True})
     problems = write_fixes(planned.changes)
-    after = check(paths, config)
+    after = check(paths, config, **options)
     after.problems.extend(problems)
     written = set(planned.changes) - {problem.path for problem in problems}
     after.changes = {path: change for path, change in planned.changes.items() if path in written}

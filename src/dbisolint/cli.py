@@ -61,6 +61,15 @@ def _codes(values: Tuple[str, ...]) -> Optional[List[str]]:
 @click.option("--statistics", is_flag=True, help="Print only a count of findings per rule.")
 @click.option("--show-fixes", is_flag=True, help="After --fix, list the fixes applied, per file and rule.")
 @click.option("-q", "--quiet", is_flag=True, help="Print the findings only: no summary or hints.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes that parse files (default: the machine's cores).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="DBISOLINT_CACHE_DIR",
+    default=None,
+    help="Where the result cache lives (default: .dbisolint_cache beside the configuration).",
+)
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Use this pyproject.toml or dbisolint.toml.")
 def check(
     paths: Sequence[Path],
@@ -76,6 +85,9 @@ def check(
     statistics: bool,
     show_fixes: bool,
     quiet: bool,
+    jobs: Optional[int],
+    no_cache: bool,
+    cache_dir: Optional[Path],
     config_path: Optional[Path],
 ) -> None:
     """Check PATHS (default: the current folder) and optionally fix what is found."""
@@ -99,9 +111,17 @@ def check(
     # As ruff does: on GitHub Actions, annotations on the pull request without any setup.
     chosen_format = config.output_format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "concise")
     paths = list(paths) or [Path(".")]
+    from .cache import CACHE_DIR_NAME
+    from .workers import default_jobs
+
+    options: Dict[str, Any] = {
+        "jobs": jobs or default_jobs(),
+        "cache_dir": None if no_cache else (cache_dir or Path(config.root) / CACHE_DIR_NAME),
+        "progress": sys.stderr.isatty() and not quiet,
+    }
 
     if diff:
-        result = checker.check(paths, config, fix="unsafe" if unsafe_fixes else "safe")
+        result = checker.check(paths, config, fix="unsafe" if unsafe_fixes else "safe", edits=True, **options)
         for path, (before, after) in sorted(result.changes.items()):
             click.echo(unified_diff(path, _text(before), _text(after)), nl=False)
         for problem in result.problems:
@@ -112,9 +132,9 @@ def check(
         sys.exit(_exit_code(bool(result.changes), result.problems, exit_zero))
 
     if fix:
-        result = checker.fix(paths, config, unsafe=unsafe_fixes)
+        result = checker.fix(paths, config, unsafe=unsafe_fixes, **options)
     else:
-        result = checker.check(paths, config)
+        result = checker.check(paths, config, edits=chosen_format in output.FORMATS_WITH_EDITS, **options)
 
     if statistics:
         text = output.statistics(result.findings, result.problems, unsafe_fixes, as_json=chosen_format == "json")

@@ -30,7 +30,7 @@ class Edit:
 class Fix:
     applicability: Applicability
     message: str
-    edits: Tuple[Edit, ...]
+    edits: Tuple[Edit, ...]  # empty unless asked for: check(..., edits=True) (JSON, SARIF, --fix)
 
 
 @dataclass(frozen=True)

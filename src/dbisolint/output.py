@@ -518,6 +518,8 @@ FORMATS: Dict[str, Formatter] = {
 }
 # Formats read by people: only these get the summary, the hints and the list of fixes.
 TEXT_FORMATS = ("concise", "full")
+# The formats that show each fix's edits, which cost a codemod per finding to compute.
+FORMATS_WITH_EDITS = ("json", "json-lines", "sarif")
 
 
 # --- lines around the findings (text formats) ------------------------------------------------------

@@ -104,6 +104,10 @@ class ProjectState:
     mutations: Dict[str, Mutation] = field(init=False)
     drained: Set[str] = field(init=False)
     resets: Set[str] = field(init=False)
+    # Callees reached from a reset that no fact describes: project functions in files not read
+    # yet (the checker reads them and joins again), or library functions.
+    unresolved: Set[str] = field(init=False)
+    import_only: Set[str] = field(init=False)  # decorators whose registries count as filled at import
 
     def __post_init__(self) -> None:
         self.modules = {facts.module: facts for facts in self.facts}
@@ -112,24 +116,31 @@ class ProjectState:
         self.import_decorators = {self.canonical(name) for facts in self.facts for name in facts.import_decorators}
         self.runtime_calls = {self.canonical(name) for f in self.functions.values() for name in f.calls}
         self.mutations = {}
+        self.import_only = set()
         for facts in self.facts:
             for mutation in facts.mutations:
                 if not self._at_import(mutation.function):
                     self.mutations.setdefault(self.canonical(mutation.target), mutation)
         self.drained = {self.canonical(target) for facts in self.facts for target in facts.drained}
         self.resets = set()
+        self.unresolved = set()
         for function in self.functions.values():
             if function.role == "reset":
                 self.resets |= self.effects(function.qualname)
 
     def _at_import(self, function: str) -> bool:
         """Whether `function` (or the decorator factory it is nested in) runs only as a decorator
-        applied at import, never called from other functions."""
+        applied at import, never called from other functions. The verdict rests on every call of
+        it being known: `import_only` lists such decorators, for the checker to read every file
+        that names them."""
         parts = function.split(".")
         for cut in range(len(parts), 1, -1):
             outer = ".".join(parts[:cut])
             if outer in self.import_decorators:
-                return outer not in self.runtime_calls
+                if outer in self.runtime_calls:
+                    return False
+                self.import_only.add(outer)
+                return True
         return False
 
     def canonical(self, name: str, depth: int = 0) -> str:
@@ -155,7 +166,10 @@ class ProjectState:
         seen.add((qualname, receiver))
         function = self.functions.get(qualname)
         if function is None:
-            return self._method_effects(qualname, seen)
+            found = self._method_effects(qualname, seen)
+            if not found:
+                self.unresolved.add(qualname)
+            return found
         found: Set[str] = set()
         for target in function.resets:
             if target.startswith(SELF + "."):

@@ -1,0 +1,40 @@
+"""The pre-filter only saves work: with and without it, the findings are the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbisolint import checker
+from dbisolint.config import load_config
+
+from .conftest import FIXTURES
+
+PROJECTS = sorted(
+    [path for path in (FIXTURES / "rules").iterdir() if path.is_dir()]
+    + [path for path in (FIXTURES / "projects").iterdir() if path.is_dir()]
+    + [FIXTURES / "demo"]
+)
+
+
+@pytest.mark.parametrize("project", PROJECTS, ids=lambda path: str(path.relative_to(FIXTURES)))
+def test_prefilter_never_changes_findings(project: Path, monkeypatch):
+    monkeypatch.chdir(project)
+    config = load_config(None)
+    with_filter = checker.check([Path(".")], config)
+    without = checker.check([Path(".")], config, use_prefilter=False)
+    assert with_filter.findings == without.findings
+    assert with_filter.state_verdicts == without.state_verdicts
+    assert with_filter.findings, "each fixture project has findings, so the comparison can fail"
+
+
+def test_prefilter_skips_files_that_cannot_matter(tmp_path: Path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "constants.py").write_text("PLATFORMS = ['light', 'switch']\n\ndef platforms():\n    return PLATFORMS\n")
+    (tmp_path / "broken.py").write_text("def f(:\n")  # never parsed: it cannot hold a finding
+    monkeypatch.chdir(tmp_path)
+    result = checker.check([Path(".")], load_config(None))
+    assert result.problems == [] and result.findings == []
+    unfiltered = checker.check([Path(".")], load_config(None), use_prefilter=False)
+    assert [problem.kind for problem in unfiltered.problems] == ["SyntaxError"]
