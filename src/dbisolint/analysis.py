@@ -15,6 +15,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .edits import text_edits
 from .engine_call import CallFix, EngineCall
 from .engine_fix import fix_engine_calls
+from .lines import Locator
 from .engines import read_engine_call
 from .model import Edit, FileReport, Finding, Fix, Position, Problem
 from .names import ModuleName, Scope, ScopedVisitor
@@ -51,10 +52,42 @@ class FileVisitor(ScopedVisitor):
         self.calls: List[Tuple[cst.Call, Scope]] = []
         # (target, "assign" | "augassign" | "del", scope, assigned value)
         self.stores: List[Tuple[cst.BaseExpression, str, Scope, Optional[cst.BaseExpression]]] = []
+        # The statement each recorded call and store stands in, for its line (lines.py).
+        self.statement_of: Dict[int, cst.CSTNode] = {}
+        self._statements: List[cst.CSTNode] = []
+
+    def _enter(self, node: cst.CSTNode) -> None:
+        self._statements.append(node)
+
+    def _exit(self, original_node: cst.CSTNode) -> None:
+        self._statements.pop()
+
+    visit_SimpleStatementLine = visit_SimpleStatementSuite = visit_If = visit_For = visit_While = _enter
+    visit_Try = visit_TryStar = visit_With = visit_Match = _enter
+    leave_SimpleStatementLine = leave_SimpleStatementSuite = leave_If = leave_For = leave_While = _exit
+    leave_Try = leave_TryStar = leave_With = leave_Match = _exit
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        super().visit_FunctionDef(node)
+        self._enter(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        super().leave_FunctionDef(original_node)
+        self._exit(original_node)
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        super().visit_ClassDef(node)
+        self._enter(node)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        super().leave_ClassDef(original_node)
+        self._exit(original_node)
 
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, (cst.Name, cst.Attribute)):
             self.calls.append((node, self.scope))
+            if self._statements:
+                self.statement_of[id(node)] = self._statements[-1]
 
     def visit_Assign(self, node: cst.Assign) -> None:
         super().visit_Assign(node)
@@ -77,6 +110,8 @@ class FileVisitor(ScopedVisitor):
     def _store(self, target: cst.BaseExpression, kind: str, value: Optional[cst.BaseExpression] = None) -> None:
         if isinstance(target, (cst.Subscript, cst.Attribute)):
             self.stores.append((target, kind, self.scope, value))
+            if self._statements:
+                self.statement_of[id(target)] = self._statements[-1]
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
                 self._store(element.value, kind)  # the value of an unpacked element is unknown
@@ -154,7 +189,7 @@ class _FileAnalysis:
         facts = None
         if self.task.state is not None:
             collector = StateCollector(
-                self.visitor, self.task.path, self.task.is_test, self.task.state, self.position, self.silenced
+                self.visitor, self.task.path, self.task.is_test, self.task.state, Locator(self.module, self.source), self.silenced
             )
             facts = _guarded("DBI101-DBI103", collector.facts)
         return FileReport(self.task.path, findings=findings, facts=facts, fixed_source=self._fixed_source(verdicts))

@@ -8,7 +8,6 @@ Files are analysed one by one (analysis.py); what needs several files is joined 
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +18,11 @@ from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES
 from .fixer import write_fixes
 from .model import Config, Edit, FileReport, Finding, Fix, Problem
-from .prefilter import Summarizer, state_candidates
+from .prefilter import ProjectText, Summarizer, Watch, state_candidates
 from .project import FileFinder, Project, display_path, path_matches
 from .rule import StateRule
 from .rules import ALL_RULES, RULES_BY_CODE
-from .state_facts import STATE_CODES, ProjectState, StateFacts, StateSettings
+from .state_facts import STATE_CODES, FunctionFacts, ProjectState, StateFacts, StateSettings
 
 if TYPE_CHECKING:
     from .analysis import FileTask
@@ -147,6 +146,8 @@ class _Run:
         self.settings = StateSettings(frozenset(config.container_constructors), config.weak_containers_are_state)
         self.summarizer = Summarizer(self.factories, config.container_constructors)
         self.items: Dict[Path, _Item] = {}
+        self.texts: Dict[Project, ProjectText] = {}
+        self.watched: Dict[Project, Watch] = {}  # what a file must name to matter to the join
 
     def add(self, path: Path, reported: bool) -> None:
         if path not in self.items:
@@ -189,9 +190,14 @@ class _Run:
             for project, members in self._by_project(readable).items():
                 summaries = {str(item.path): item.entry.summary for item in members}  # type: ignore[union-attr]
                 tests = {str(item.path) for item in members if item.is_test}
-                wanted = state_candidates(summaries, tests, self.config.check_test_state)  # type: ignore[arg-type]
+                wanted = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
                 chosen += [item for item in members if str(item.path) in wanted]
         return list(dict.fromkeys(chosen))
+
+    def _text(self, project: Project) -> ProjectText:
+        if project not in self.texts:
+            self.texts[project] = ProjectText(lambda path: self.items[Path(path)].source if self._read(self.items[Path(path)]) else None)
+        return self.texts[project]
 
     @staticmethod
     def _by_project(items: List[_Item]) -> Dict[Project, List[_Item]]:
@@ -257,28 +263,29 @@ class _Run:
         return tick
 
     def complete_state_facts(self) -> None:
-        """Parse the further files the join turns out to need, until it needs no more: those of
-        project functions that resets call (a fixture calling `helpers.reset_all()` that clears
-        `store._cache`), and every file naming a decorator whose registry counts as filled at
-        import only if no function calls it."""
-        for members in self._by_project(list(self.items.values())).values():
+        """Parse the further files the join turns out to need, until it needs no more.
+
+        Resets are sought from what is still flagged: a file can only reset what it names, or
+        call a project function that does (a fixture calling `helpers.reset_all()` that clears
+        `store._cache`), so every file naming a flagged definition, its module, a function known
+        to reset it, or a decorator whose registry counts as filled at import (if no function
+        calls it) is parsed, and the join runs again. Callees in unread project modules too.
+        """
+        for project, members in self._by_project(list(self.items.values())).items():
             modules = {item.project.module_name(item.path).name: item for item in members}
             while True:
                 state = ProjectState([item.report.facts for item in members if item.report and item.report.facts])
+                self.watched[project] = _names_that_may_reset(state)
+                unread = [item for item in members if item.report is None and item.entry is not None]
                 needed = {
-                    modules[prefix]
-                    for callee in state.unresolved
-                    for prefix in _prefixes(callee)
-                    if prefix in modules and modules[prefix].report is None
+                    modules[prefix] for callee in state.unresolved for prefix in _prefixes(callee) if prefix in modules
                 }
-                if state.import_only:
-                    names = re.compile(r"\b(?:%s)\b" % "|".join(re.escape(q.rsplit(".", 1)[-1]) for q in state.import_only))
-                    needed |= {
-                        item
-                        for item in members
-                        if item.report is None and self._read(item) and names.search(item.source.decode("utf-8", "replace"))  # type: ignore[union-attr]
-                    }
-                needed = {item for item in needed if item.entry is not None}
+                if self.use_prefilter:
+                    text = self._text(project)
+                    needed |= {item for item in unread if text.may_reset(str(item.path), self.watched[project])}
+                else:
+                    needed |= set(unread)
+                needed = {item for item in needed if item.report is None and item.entry is not None}
                 if not needed:
                     break
                 self.analyse(list(needed))
@@ -315,12 +322,72 @@ class _Run:
         result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
         return result
 
-    @staticmethod
-    def _may_reset(item: _Item) -> bool:
-        """A test file that could not be read or parsed hides resets only if its text hints at one."""
+    def _may_reset(self, item: _Item) -> bool:
+        """Whether a test file that could not be read or parsed may hide a reset that matters:
+        unreadable, or its text may reset what is flagged."""
         if item.entry is None:
             return True
-        return item.report is not None and item.entry.summary.reset_hints  # type: ignore[union-attr]
+        watch = self.watched.get(item.project)
+        return watch is not None and self._text(item.project).may_reset(str(item.path), watch)
+
+
+def _names_that_may_reset(state: ProjectState) -> Watch:
+    """What a file must name to hold a reset that could change a verdict of the join."""
+    flagged = [definition for rule in ALL_RULES if issubclass(rule, StateRule) for definition, _ in rule().check(state)]
+    targets = {definition.target for definition in flagged}
+    # Project functions that reset a flagged target (an instance's method: its state attributes),
+    # and the functions that call them; test bodies are called by no one.
+    attributes = {
+        f"{definition.target}.{name}" for definition in flagged if definition.kind == "instance" for name in state.state_attributes(definition)
+    }
+    instances_of: Dict[str, Set[str]] = {}
+    for facts in state.facts:
+        for definition in facts.definitions:
+            if definition.kind == "instance":
+                for cls in state.class_chain(definition.detail):
+                    instances_of.setdefault(cls.qualname, set()).add(definition.name)
+
+    def resets_target(function: FunctionFacts) -> bool:
+        owner = function.qualname.rsplit(".", 1)[0]
+        for reset in function.resets:
+            if reset.startswith("self.") and owner in state.classes:
+                if any(attribute.endswith(reset[4:]) for attribute in attributes):
+                    return True
+            elif any(_overlaps(state.canonical(reset), target) for target in targets):
+                return True
+        return False
+
+    callable_functions = [f for f in state.functions.values() if f.role != "test"]
+    resetters = {function.qualname for function in callable_functions if resets_target(function)}
+    while True:
+        callers = {
+            function.qualname
+            for function in callable_functions
+            if function.qualname not in resetters and any(state.canonical(callee) in resetters for callee in function.calls)
+        }
+        if not callers:
+            break
+        resetters |= callers
+    functions: Set[str] = {qualname.rsplit(".", 1)[-1] for qualname in state.import_only}
+    methods: Set[Tuple[str, str]] = set()
+    for qualname in resetters:
+        owner, name = qualname.rsplit(".", 1)
+        if owner in state.classes:  # reached only as `module.instance.method()`
+            methods |= {(name, instance) for instance in instances_of.get(owner, ())}
+        else:
+            functions.add(name)
+    return Watch(
+        targets=frozenset(definition.name for definition in flagged),
+        modules=frozenset(definition.module.rsplit(".", 1)[-1] for definition in flagged),
+        functions=frozenset(functions),
+        methods=frozenset(methods),
+    )
+
+
+def _overlaps(reset: str, target: str) -> bool:
+    if reset.endswith(".*"):
+        return target.startswith(reset[:-1])
+    return reset == target or target.startswith(reset + ".") or reset.startswith(target + ".")
 
 
 def _prefixes(dotted: str) -> List[str]:

@@ -2,52 +2,87 @@
 file is parsed.
 
 Parsing with libcst costs ten times reading a file, and most files of a large codebase cannot hold
-a finding. Each file's text is summarised once (regular expressions, never trusted for a verdict);
-the summaries of a whole project then decide which files to parse. Every pattern over-approximates:
-a file it lets through may hold nothing, but a file it stops cannot hold anything the parse would
-have found (tests/test_prefilter.py runs every fixture with and without it).
+a finding. Each file's bytes are summarised once (patterns anchored on literal text, so that they
+run at C speed; never trusted for a verdict); the summaries of a whole project then decide which
+files to parse. Every pattern over-approximates: a file let through may hold nothing, but a file
+stopped cannot hold anything the parse would have found (tests/test_prefilter.py checks every
+fixture with and without it, the benchmark a real corpus).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, Optional, Set, Tuple
 
 from .state_facts import MANAGED_TABLE
 
-_NAME = r"[^\W\d]\w*"
 _MUTATING = (
-    "append|add|update|setdefault|pop|popitem|clear|extend|insert|remove|discard|appendleft|"
-    "extendleft|popleft|rotate|sort|reverse|move_to_end|subtract|difference_update|"
-    "intersection_update|symmetric_difference_update|__setitem__|__delitem__"
+    b"append|add|update|setdefault|pop|popitem|clear|extend|insert|remove|discard|appendleft|"
+    b"extendleft|popleft|rotate|sort|reverse|move_to_end|subtract|difference_update|"
+    b"intersection_update|symmetric_difference_update|__setitem__|__delitem__"
 )
 _CONTAINER_TYPES = (
-    "dict|list|set|bytearray|defaultdict|OrderedDict|Counter|deque|"
-    "WeakValueDictionary|WeakKeyDictionary|WeakSet"
+    b"dict|list|set|bytearray|defaultdict|OrderedDict|Counter|deque|"
+    b"WeakValueDictionary|WeakKeyDictionary|WeakSet"
 )
-_RESET_HINTS = re.compile(
-    r"autouse|setup_method|teardown_method|setUp|tearDown|asyncSetUp|asyncTearDown|"
-    r"setup_function|teardown_function|clear\s*\(|" + MANAGED_TABLE
-)
-_CACHE = re.compile(r"\blru_cache\b|@[ \t]*[\w.]*\bcache\b|\bcache[ \t]+as\b|import[ \t][^\n]*\bcache\b")
-_CLASS = re.compile(rf"^[ \t]*class[ \t]+({_NAME})[ \t]*(?:\(([^)]*)\))?", re.M)
-_DEF = re.compile(rf"^[ \t]*(?:async[ \t]+)?def[ \t]+({_NAME})", re.M)
-_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
-_ALIAS = re.compile(rf"({_NAME})[ \t]+as[ \t]+({_NAME})")
-_WORD = re.compile(_NAME)
-_MUTATED = re.compile(
-    rf"({_NAME})\s*\["  # x[k] = v, del x[k], x[k].append(v) (reads too: over-approximation)
-    rf"|({_NAME})[ \t]*\.[ \t]*(?:{_MUTATING})\b"  # x.append(v)
-    rf"|({_NAME})[ \t]*(?:\*\*|//|<<|>>|[-+*/%|&^@])="  # x += v
-    rf"|\.[ \t]*({_NAME})[ \t]*=(?!=)"  # mod.x = v
-)
-_GLOBAL = re.compile(r"\bglobal[ \t]+([\w \t,]+)")
+# Words of an autouse fixture, a per-test hook, a clear, our managed table.
+_RESET_HINTS = (
+    b"autouse", b"setup_method", b"teardown_method", b"setUp", b"tearDown", b"setup_function",
+    b"teardown_function", b"clear(", MANAGED_TABLE.encode(),
+)  # fmt: skip
+_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+# A compound statement at column 0 whose body is still module level.
+_MODULE_BLOCK = re.compile(rb"^(?:if|elif|else|try|except|finally|with|for|while|async|match)\b[^\n]*", re.M)
+_NEXT_TOP_LEVEL = re.compile(rb"\n(?=[^\s#])")
+_CLASS = re.compile(rb"^[ \t]*class[ \t]+([A-Za-z_]\w*)[ \t]*(?:\(([^)]*)\))?", re.M)
+_DEF = re.compile(rb"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)", re.M)
+_CACHE_ALIAS = re.compile(rb"\b(?:lru_)?cache[ \t]+as[ \t]+([A-Za-z_]\w*)")
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
-def _container_start(extra: Iterable[str]) -> str:
-    types = "|".join([_CONTAINER_TYPES, *(re.escape(name.rsplit(".", 1)[-1]) for name in extra)])
-    return rf"(?:\{{|\[|\(\s*[\[{{]|(?:[\w.]*\.)?(?:{types})\s*\()"
+def reset_pattern(name: bytes) -> "re.Pattern[bytes]":
+    """Where `name` may be reset or drained: `name.clear()`, `name.cache_clear()`, `setattr(m,
+    "name", ...)`, `patch.object`/`patch.dict`/`patch("m.name")`, `m.name = ...`, `global name`,
+    `add_done_callback(name.discard)`."""
+    word = rb"\b" + re.escape(name) + rb"\b"
+    return re.compile(
+        word
+        + rb"[ \t]*\.[ \t]*(?:cache_)?clear[ \t]*\(|(?:setattr|delattr|patch|object|dict|add_done_callback)[ \t]*\([^)]*"
+        + word
+        + rb"|\.[ \t]*"
+        + re.escape(name)
+        + rb"[ \t]*=(?!=)|\bglobal\b[^\n]*"
+        + word
+    )
+
+
+def mutation_pattern(name: bytes) -> "re.Pattern[bytes]":
+    """Where `name` may be mutated: `name[k] = v`, `name[k] += v`, `name[k].append(v)`, an open
+    `name[` continued on the next line, `name.append(v)`, `name += v`, `global name`, `mod.name = v`,
+    `del name[k]`."""
+    word = rb"\b" + re.escape(name) + rb"\b"
+    return re.compile(
+        rb"^[ \t]+[^\n]*?(?:"  # indented: in a function (or a module-level block: over-approximated)
+        + word
+        + rb"[ \t]*(?:\[[^\n]*(?:\][ \t]*"
+        + _OPERATOR
+        + rb"?=(?!=)|\.[ \t]*(?:"
+        + _MUTATING
+        + rb")\b)|\[[^\n\]]*$|\.[ \t]*(?:"
+        + _MUTATING
+        + rb")\b|"
+        + _OPERATOR
+        + rb"=(?!=))|\bglobal\b[^\n]*"
+        + word
+        + rb"|\.[ \t]*"
+        + re.escape(name)
+        + rb"[ \t]*=(?!=)|\bdel\b[^\n]*"
+        + word
+        + rb")",
+        re.M,
+    )
 
 
 @dataclass(frozen=True)
@@ -55,85 +90,222 @@ class TextSummary:
     """What one file's text may hold, as far as the rules are concerned."""
 
     engine: bool  # names an engine factory
-    containers: FrozenSet[str]  # names assigned a container (anywhere, at any indentation)
-    instances: Tuple[Tuple[str, str], ...]  # (name, last name of the callee) of `name = Callee(...)`
-    caches: FrozenSet[str]  # function names in a file that may use functools caches ({"*"} if unknown)
+    containers: FrozenSet[str]  # module-level names assigned a container
+    instances: Tuple[Tuple[str, str], ...]  # module-level (name, callee's last name) of `name = Callee(...)`
+    caches: FrozenSet[str]  # names of functions under a functools cache decorator
     stateful_classes: FrozenSet[str]  # classes of a file where some `obj.attr = <container>` stands
     class_bases: Tuple[Tuple[str, str], ...]  # (class, text of its bases)
-    mutated: FrozenSet[str]  # names in a mutating position, and what their aliases stand for
-    imported: FrozenSet[str]  # names in import statements (re-exports)
     reset_hints: bool  # words of an autouse fixture, a per-test hook, a clear, a managed table
 
 
 class Summarizer:
     def __init__(self, factories: Iterable[str], container_constructors: Iterable[str]) -> None:
-        self.factory_names = sorted({name.rsplit(".", 1)[-1] for name in factories})
-        start = _container_start(container_constructors)
-        self.container_definition = re.compile(
-            rf"^[ \t]*((?:{_NAME}[ \t]*(?::[^=\n]*)?=[ \t]*(?:\\\n[ \t]*)?)+){start}", re.M
+        self.factory_names = sorted({name.rsplit(".", 1)[-1].encode() for name in factories})
+        types = b"|".join([_CONTAINER_TYPES, *(re.escape(n.rsplit(".", 1)[-1].encode()) for n in container_constructors)])
+        start = rb"(?:\{|\[|\(\s*[\[{]|(?:[\w.]*\.)?(?:" + types + rb")\s*\()"
+        assignment = rb"((?:[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=[ \t]*(?:\\\n[ \t]*)?)+)"
+        self.top_container = re.compile(rb"^" + assignment + start, re.M)
+        self.block_container = re.compile(rb"^[ \t]+" + assignment + start, re.M)
+        self.top_instance = re.compile(rb"^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M)
+        self.block_instance = re.compile(
+            rb"^[ \t]+([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M
         )
-        self.container_attribute = re.compile(rf"\w+[ \t]*\.[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*{start}")
-        self.instance = re.compile(rf"^[ \t]*({_NAME})[ \t]*(?::[^=\n]*)?=[ \t]*(?:[\w.]*\.)?({_NAME})[ \t]*\(", re.M)
+        self.container_attribute = re.compile(rb"\.[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*" + start)
 
     def summarize(self, source: bytes) -> TextSummary:
-        text = source.decode("utf-8", errors="replace")
-        containers = set()
-        for match in self.container_definition.finditer(text):
-            containers.update(_WORD.findall(re.sub(r":[^=\n]*=", "=", match.group(1))))
-        imported: Set[str] = set()
-        aliases: List[Tuple[str, str]] = []
-        for match in _IMPORT.finditer(text):
-            imported.update(_WORD.findall(match.group(1)))
-            aliases.extend(_ALIAS.findall(match.group(1)))
-        mutated = {name for groups in _MUTATED.findall(text) for name in groups if name}
-        for match in _GLOBAL.finditer(text):
-            mutated.update(_WORD.findall(match.group(1)))
-        mutated.update(original for original, alias in aliases if alias in mutated)
-        classes = _CLASS.findall(text)
+        if not source.isascii():
+            # Non-ASCII identifiers (PEP 3131): every byte of a UTF-8 sequence becomes a letter,
+            # the same way in every file, so that names still meet across files.
+            source = source.translate(_NON_ASCII_AS_LETTERS)
+        blocks = [source[match.start() : _block_end(source, match.end())] for match in _MODULE_BLOCK.finditer(source)]
+        containers = {
+            name
+            for pattern, texts in ((self.top_container, [source]), (self.block_container, blocks))
+            for text in texts
+            for match in pattern.finditer(text)
+            for name in _IDENTIFIER.findall(re.sub(rb":[^=\n]*=", b"=", match.group(1)))
+        }
+        instances = [
+            pair
+            for pattern, texts in ((self.top_instance, [source]), (self.block_instance, blocks))
+            for text in texts
+            for pair in pattern.findall(text)
+        ]
+        classes = _CLASS.findall(source) if b"class" in source else []
         return TextSummary(
-            engine=any(name in text for name in self.factory_names),
-            containers=frozenset(containers),
-            instances=tuple(self.instance.findall(text)),
-            caches=frozenset(_DEF.findall(text)) | {"*"} if _CACHE.search(text) else frozenset(),
-            stateful_classes=frozenset(name for name, _bases in classes)
-            if self.container_attribute.search(text)
+            engine=any(name in source for name in self.factory_names),
+            containers=_text(containers),
+            instances=tuple((name.decode(), callee.decode()) for name, callee in instances),
+            caches=_text(_cached_functions(source)) if b"cache" in source else frozenset(),
+            stateful_classes=_text(name for name, _bases in classes)
+            if classes and self.container_attribute.search(source)
             else frozenset(),
-            class_bases=tuple(classes),
-            mutated=frozenset(mutated),
-            imported=frozenset(imported),
-            reset_hints=bool(_RESET_HINTS.search(text)),
+            class_bases=tuple((name.decode(), bases.decode()) for name, bases in classes),
+            reset_hints=any(hint in source for hint in _RESET_HINTS),
         )
 
 
-def state_candidates(summaries: Dict[str, TextSummary], tests: Set[str], include_test_state: bool) -> Set[str]:
-    """The files of one project whose facts the state rules may need (the rest cannot matter)."""
+def _module_last_name(path: str) -> str:
+    """`pkg/store.py` -> store; `pkg/__init__.py` -> pkg."""
+    parts = path.replace("\\", "/").rsplit("/", 2)
+    stem = parts[-1].rsplit(".", 1)[0]
+    return parts[-2] if stem == "__init__" and len(parts) > 1 else stem
+
+
+def _encoded(names: Iterable[str]) -> FrozenSet[bytes]:
+    return frozenset(name.encode() for name in names)
+
+
+def _text(names: Iterable[bytes]) -> FrozenSet[str]:
+    return frozenset(name.decode() for name in names)
+
+
+def _block_end(source: bytes, start: int) -> int:
+    match = _NEXT_TOP_LEVEL.search(source, start)
+    return match.start() if match else len(source)
+
+
+def _cached_functions(source: bytes) -> Iterator[bytes]:
+    """The functions after a decorator naming `cache`, `lru_cache` or an alias of either."""
+    names = [b"lru_cache", b"cache", *_CACHE_ALIAS.findall(source)]
+    decorator = re.compile(rb"^[ \t]*@[^\n]*\b(?:" + b"|".join(map(re.escape, names)) + rb")\b", re.M)
+    for match in decorator.finditer(source):
+        function = _DEF.search(source, match.end())
+        if function:
+            yield function.group(1)
+
+
+_NON_ASCII_AS_LETTERS = bytes(range(128)) + b"a" * 128
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a file must name to hold a reset that could change a verdict of the join."""
+
+    targets: FrozenSet[str]  # the flagged definitions' names
+    modules: FrozenSet[str]  # their modules' last names (importlib.reload)
+    functions: FrozenSet[str]  # functions that reset them, directly or through calls
+    methods: FrozenSet[Tuple[str, str]]  # (method, module-level instance) that reset them
+
+
+class ProjectText:
+    """The texts of one project's files, read on demand, with each file's identifiers."""
+
+    def __init__(self, read: Callable[[str], Optional[bytes]]) -> None:
+        self.read = read
+        self._identifiers: Dict[str, FrozenSet[bytes]] = {}
+        self._imported: Dict[str, FrozenSet[bytes]] = {}
+
+    def identifiers(self, path: str) -> FrozenSet[bytes]:
+        if path not in self._identifiers:
+            source = self.read(path)
+            if source is not None and not source.isascii():
+                source = source.translate(_NON_ASCII_AS_LETTERS)
+            self._identifiers[path] = frozenset(_IDENTIFIER.findall(source)) if source is not None else frozenset()
+        return self._identifiers[path]
+
+    def may_reset(self, path: str, watch: Watch) -> bool:
+        """Whether the file may reset something `watch` describes (over-approximated): it calls a
+        function that does, reloads a module, or names a flagged target in a reset."""
+        names = self.identifiers(path)
+        if names & _encoded(watch.functions):
+            return True
+        if any(method.encode() in names and instance.encode() in names for method, instance in watch.methods):
+            return True
+        source = self.read(path) or b""
+        if names & _encoded(watch.modules) and b"reload(" in source:
+            return True
+        if MANAGED_TABLE.encode() in source:
+            return True
+        return any(reset_pattern(name).search(source) for name in names & _encoded(watch.targets))
+
+    def mutating(self, path: str, definers: Dict[str, Set[str]]) -> Set[Tuple[str, str]]:
+        """Which of the module-level names in `definers` (name -> the last names of the modules
+        defining it) the file may mutate inside a function, as (name, module) pairs: it defines
+        the name, or its imports name the name or its module, and an indented line mutates it
+        (or an import alias of it)."""
+        source = self.read(path)
+        present = self.identifiers(path) & {name.encode() for name in definers}
+        if source is None or not present:
+            return set()
+        if not source.isascii():
+            source = source.translate(_NON_ASCII_AS_LETTERS)
+        imported = self.imported(path)
+        own = _module_last_name(path)
+        found = set()
+        for name in present:
+            text = name.decode()
+            # The modules whose `name` this file can reach: its own, those it imports, and any
+            # when it imports the name itself (from where is not known here).
+            reachable = {module for module in definers[text] if module == own or module.encode() in imported}
+            if name in imported:
+                reachable = definers[text]
+            if not reachable:
+                continue
+            aliases = re.findall(rb"\b" + re.escape(name) + rb"[ \t]+as[ \t]+([A-Za-z_]\w*)", source)
+            if any(mutation_pattern(spelling).search(source) for spelling in (name, *aliases)):
+                found |= {(text, module) for module in reachable}
+        return found
+
+    def imported(self, path: str) -> FrozenSet[bytes]:
+        """The names in the file's import statements."""
+        if path not in self._imported:
+            source = self.read(path) or b""
+            self._imported[path] = frozenset(
+                name for match in _IMPORT.finditer(source) for name in _IDENTIFIER.findall(match.group(1))
+            )
+        return self._imported[path]
+
+    def importing(self, path: str, names: Iterable[str]) -> bool:
+        """Whether an import statement of the file names one of `names` (a re-export)."""
+        wanted = self.identifiers(path) & _encoded(names)
+        return bool(wanted and self.imported(path) & wanted)
+
+
+def state_candidates(
+    summaries: Dict[str, TextSummary], tests: Set[str], include_test_state: bool, text: ProjectText
+) -> Set[str]:
+    """The files of one project whose facts decide what DBI101-DBI103 can flag: where state is
+    defined and mutated, and the classes that keep it. The files that reset it are found later,
+    from the names the join still flags (see checker.py)."""
     defining = {path: s for path, s in summaries.items() if include_test_state or path not in tests}
-    containers = {name for s in defining.values() for name in s.containers}
-    mutated = {name for s in summaries.values() for name in s.mutated}
+    definers: Dict[str, Set[str]] = {}
+    for path, summary in defining.items():
+        for name in summary.containers:
+            definers.setdefault(name, set()).add(_module_last_name(path))
+    mutators = {path: text.mutating(path, definers) for path in summaries} if definers else {}
+    mutated = {pair for pairs in mutators.values() for pair in pairs}  # (name, module's last name)
+    chosen = {path for path, pairs in mutators.items() if pairs}
+    # Instances: the classes named by module-level instances, up their bases, where a path up
+    # reaches a class that assigns a container to an attribute (the rest keep no state).
+    bases: Dict[str, Set[str]] = {}
+    for summary in summaries.values():
+        for name, text_of_bases in summary.class_bases:
+            bases.setdefault(name, set()).update(re.findall(r"\w+", text_of_bases))
     stateful = {name for s in summaries.values() for name in s.stateful_classes}
-    bases = [(name, set(_WORD.findall(text))) for s in summaries.values() for name, text in s.class_bases]
-    grew = True
-    while grew:  # subclasses of stateful classes are stateful too
-        before = len(stateful)
-        stateful |= {name for name, base_names in bases if base_names & stateful}
-        grew = len(stateful) != before
-    instances = {name for s in defining.values() for name, callee in s.instances if callee in stateful}
-    cached = {name for s in defining.values() for name in s.caches}
-    interesting = containers | instances | cached
-    chosen = set()
+    ancestry = {name: _ancestors(name, bases) for name in {c for s in defining.values() for _n, c in s.instances}}
+    kept = {name: chain for name, chain in ancestry.items() if chain & stateful}
+    classes = {name for chain in kept.values() for name in chain}
     for path, summary in summaries.items():
-        defines = path in defining and (
-            bool(summary.containers & mutated)
-            or bool(summary.caches)
-            or any(callee in stateful for _name, callee in summary.instances)
-        )
+        own = _module_last_name(path)
         if (
-            defines
-            or summary.stateful_classes
-            or any(name in stateful for name, _bases in summary.class_bases)
-            or summary.mutated & interesting
-            or summary.imported & interesting
-            or (path in tests and summary.reset_hints)
+            (path in defining and (any((name, own) in mutated for name in summary.containers) or summary.caches))
+            or (path in defining and any(callee in kept for _name, callee in summary.instances))
+            or any(name in classes for name, _bases in summary.class_bases)
         ):
             chosen.add(path)
+    mutated_names = {name for name, _module in mutated}
+    # Re-exports (`from .store import _cache` in a package's __init__) join import paths up.
+    chosen |= {path for path in summaries if path not in chosen and text.importing(path, mutated_names)}
     return chosen
+
+
+def _ancestors(name: str, bases: Dict[str, Set[str]]) -> Set[str]:
+    """`name` and every class up its bases that the project defines."""
+    found, todo = {name}, [name]
+    while todo:
+        for base in bases.get(todo.pop(), ()):
+            if base in bases and base not in found:
+                found.add(base)
+                todo.append(base)
+    return found

@@ -18,7 +18,7 @@ from typing import (
 
 import libcst as cst
 
-from .model import Position
+from .lines import Locator
 from .names import BUILTINS, LOCAL, Scope, ScopedVisitor, dotted_parts
 from .state_facts import (
     MANAGED_TABLE,
@@ -88,7 +88,7 @@ class StateCollector:
         path: str,
         is_test: bool,
         settings: StateSettings,
-        position: Callable[[cst.CSTNode], Tuple[Position, Position]],
+        locator: Locator,
         suppressed: Callable[[str, int], bool],
     ) -> None:
         self.visitor = visitor
@@ -96,7 +96,7 @@ class StateCollector:
         self.path = path
         self.is_test = is_test
         self.settings = settings
-        self.position = position
+        self.locator = locator
         self.suppressed = suppressed
         self._qualnames: Dict[int, str] = {}
         self._roles: Dict[int, str] = {}
@@ -138,7 +138,8 @@ class StateCollector:
         return self.qualname(_function_scope(scope))
 
     def site(self, node: cst.CSTNode) -> Site:
-        return Site(self.path, self.position(node)[0].row)
+        """The line of the statement `node` stands in."""
+        return Site(self.path, self.locator.start(self.visitor.statement_of.get(id(node), node)).row)
 
     # facts -----------------------------------------------------------------------------
     def facts(self) -> StateFacts:
@@ -214,27 +215,22 @@ class StateCollector:
                     break
 
     def _define(
-        self, kind: str, name: str, node: cst.CSTNode, detail: str, weak: bool = False, first_row: int = 0
+        self, kind: str, name: str, statement: cst.CSTNode, detail: str, weak: bool = False, first_row: int = 0
     ) -> Definition:
-        start, end = self.position(node)
+        start, end = self.locator.name_span(statement, name)
         rows = range(first_row or start.row, start.row + 1)  # a decorated def: its decorators' lines too
         codes = frozenset(code for code in STATE_CODES if any(self.suppressed(code, row) for row in rows))
         return Definition(kind, self.module, name, self.path, start, end, detail, codes, weak)
 
     def _assigned(self, name: str, statement: cst.CSTNode, value: cst.BaseExpression) -> Optional[Definition]:
         scope = self.visitor.module_scope
-        target: cst.CSTNode = statement
-        if isinstance(statement, cst.Assign):
-            target = statement.targets[0].target
-        elif isinstance(statement, cst.AnnAssign):
-            target = statement.target
         kind, weak = self._container_kind(value, scope)
         if kind is not None:
-            return self._define("container", name, target, kind, weak)
+            return self._define("container", name, statement, kind, weak)
         if isinstance(value, cst.Call):
             cls = self.visitor.qualified_name(value.func, scope)
             if cls is not None and not cls.startswith((LOCAL + ".", BUILTINS + ".")):
-                return self._define("instance", name, target, cls)
+                return self._define("instance", name, statement, cls)
         return None
 
     def _cached(self, node: cst.FunctionDef) -> Optional[Definition]:
@@ -244,8 +240,8 @@ class StateCollector:
                 expr = expr.func
             name = self.visitor.qualified_name(expr, self.visitor.module_scope)
             if name in CACHE_DECORATORS:
-                first_row = self.position(node.decorators[0])[0].row
-                return self._define("cache", node.name.value, node.name, name, first_row=first_row)
+                first_row = self.locator.first_decorator_row(node)
+                return self._define("cache", node.name.value, node, name, first_row=first_row)
         return None
 
     def _mutations(self) -> Iterator[Mutation]:

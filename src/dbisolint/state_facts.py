@@ -236,6 +236,16 @@ class ProjectState:
             if function.role == "test" and any(self.canonical(reset) == target for reset in function.resets)
         ]
 
+    def is_registry(self, definition: Definition) -> bool:
+        """An instance whose methods its own module applies as decorators at import
+        (`register = Library()` then `@register.filter`), and calls from no function there:
+        what it holds is filled at import."""
+        facts = self.modules.get(definition.module)
+        prefix = definition.target + "."
+        if facts is None or not any(name.startswith(prefix) for name in facts.import_decorators):
+            return False
+        return not any(callee.startswith(prefix) for function in facts.functions for callee in function.calls)
+
     def state_attributes(self, definition: Definition) -> Tuple[str, ...]:
         attributes: List[str] = []
         for cls in self.class_chain(definition.detail):

@@ -23,6 +23,9 @@ class UnresetModuleInstance(StateRule):
     remembered by one test are still there in the next. A rate limiter that allowed five calls
     in the first test refuses the sixth call made by a later one.
 
+    Not reported: a registry, an instance whose own module applies its methods as decorators at
+    import (`register = Library()` then `@register.filter`) and calls none of them from a function.
+
     A reset counts as for DBI101, on the instance or on one of its attributes
     (`limiter._windows.clear()`, `monkeypatch.setattr(limits, "limiter", RateLimiter())`), or a
     method of it that resets its attributes (`limiter.reset()` whose body clears `self._windows`).
@@ -61,7 +64,7 @@ class UnresetModuleInstance(StateRule):
     def check(self, project: ProjectState) -> Iterator[Tuple[Definition, str]]:
         for definition in project.state_definitions("instance"):
             attributes = project.state_attributes(definition)
-            if not attributes or project.is_reset(definition):
+            if not attributes or project.is_reset(definition) or project.is_registry(definition):
                 continue
             cls = definition.detail.rsplit(".", 1)[-1]
             yield definition, (
