@@ -6,8 +6,7 @@ what the cross-file rules need leaves as plain facts (see state.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -17,29 +16,14 @@ from .engine_call import CallFix, EngineCall
 from .engine_fix import fix_engine_calls
 from .lines import Locator
 from .engines import read_engine_call
-from .model import Edit, FileReport, Finding, Fix, Position, Problem
-from .names import ModuleName, Scope, ScopedVisitor
+from .model import Edit, FileReport, FileTask, Finding, Fix, ModuleName, Position, Problem
+from .names import Scope, ScopedVisitor
 from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
 from .state import StateCollector
-from .state_facts import StateSettings
 
 ENGINE_RULES = tuple(rule for rule in ALL_RULES if issubclass(rule, EngineRule))
-
-
-@dataclass(frozen=True)
-class FileTask:
-    """Everything needed to analyse one file, picklable for worker processes."""
-
-    path: str  # as shown to the user
-    module: ModuleName
-    codes: FrozenSet[str]  # the rule codes selected for this file
-    factories: FrozenSet[str]  # qualified names of engine factories
-    fix: Optional[str] = None  # None, "safe" or "unsafe": which fixes to apply to `fixed_source`
-    edits: bool = False  # compute each finding's fix edits (costly: a codemod per finding)
-    is_test: bool = False  # part of the test suite (its resets count; its state only on request)
-    state: Optional[StateSettings] = None  # collect module-state facts (None: the state rules are off)
 
 
 class FileVisitor(ScopedVisitor):

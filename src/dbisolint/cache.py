@@ -13,7 +13,7 @@ import pickle
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from . import __version__
 from .model import Config, FileReport
@@ -35,6 +35,9 @@ class CacheEntry:
 class Cache:
     path: Optional[Path]  # None: no cache (`--no-cache`)
     entries: Dict[str, CacheEntry] = field(default_factory=dict)
+    # The files parsed for a given set of file contents, and what the join watched (prefilter.Watch
+    # per project): a run where nothing changed parses the same files without deciding again.
+    selections: Dict[str, Tuple[List[str], Dict[object, object]]] = field(default_factory=dict)
     changed: bool = False
 
     @classmethod
@@ -45,18 +48,20 @@ class Cache:
         path = folder / __version__ / f"{settings}.pickle"
         try:
             with path.open("rb") as stream:
-                entries = pickle.load(stream)
-            if not isinstance(entries, dict):
-                entries = {}
+                entries, selections = pickle.load(stream)
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError):
-            entries = {}  # a missing, stale or damaged cache is an empty one
-        return cls(path, entries)
+            entries, selections = {}, {}  # a missing, stale or damaged cache is an empty one
+        return cls(path, entries, selections)
 
     def get(self, path: str) -> Optional[CacheEntry]:
         return self.entries.get(path)
 
     def put(self, path: str, entry: CacheEntry) -> None:
         self.entries[path] = entry
+        self.changed = True
+
+    def remember_selection(self, key: str, paths: List[str], watched: Dict[object, object]) -> None:
+        self.selections = {key: (paths, dict(watched))}  # only the latest: older keys never recur
         self.changed = True
 
     def save(self) -> None:
@@ -72,7 +77,7 @@ class Cache:
             self.path.parent.mkdir(exist_ok=True)
             descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
             with os.fdopen(descriptor, "wb") as stream:
-                pickle.dump(self.entries, stream, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((self.entries, self.selections), stream, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, self.path)
         except OSError:
             pass

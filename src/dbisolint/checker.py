@@ -11,21 +11,18 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from .cache import Cache, CacheEntry, digest, stamp
 from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES
 from .fixer import write_fixes
-from .model import Config, Edit, FileReport, Finding, Fix, Problem
+from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
 from .prefilter import ProjectText, Summarizer, Watch, state_candidates
 from .project import FileFinder, Project, display_path, path_matches
 from .rule import StateRule
 from .rules import ALL_RULES, RULES_BY_CODE
-from .state_facts import STATE_CODES, FunctionFacts, ProjectState, StateFacts, StateSettings
-
-if TYPE_CHECKING:
-    from .analysis import FileTask
+from .state_facts import STATE_CODES, FunctionFacts, ProjectState, StateFacts
 
 
 @dataclass
@@ -97,16 +94,25 @@ def check(
     reported only for the files under `paths`.
     """
     run = _Run(config, fix, edits, jobs, Cache.open(cache_dir, config), use_prefilter, progress)
-    for path in FileFinder(config).files(paths):
+    finder = FileFinder(config)
+    for path in finder.files(paths):
         run.add(path, reported=True)
     if run.state_on:
         for project in sorted({item.project for item in run.items.values()}, key=lambda project: project.root):
-            for path in FileFinder(config).files([project.root], within_project=True):
+            for path in finder.files([project.root], within_project=True):
                 run.add(path, reported=False)
     run.summarize()
-    run.analyse(run.chosen())
-    if run.state_on:
-        run.complete_state_facts()
+    # Which files to parse depends on every file's text: when none changed, the last run's answer holds.
+    key = run.selection_key()
+    remembered = run.cache.selections.get(key)
+    if remembered is not None:
+        paths_read, run.watched = remembered
+        run.analyse([run.items[Path(path)] for path in paths_read if Path(path) in run.items])
+    else:
+        run.analyse(run.chosen())
+        if run.state_on:
+            run.complete_state_facts()
+        run.cache.remember_selection(key, [str(item.path) for item in run.items.values() if item.report], run.watched)
     result = run.collect()
     run.cache.save()
     return result
@@ -206,10 +212,12 @@ class _Run:
             grouped.setdefault(item.project, []).append(item)
         return grouped
 
-    # analysing ----------------------------------------------------------------------------
-    def _task(self, item: _Item, plain: bool) -> "FileTask":
-        from .analysis import FileTask
+    def selection_key(self) -> str:
+        files = sorted((str(path), item.entry.digest if item.entry else "") for path, item in self.items.items())
+        return digest(repr((files, self.use_prefilter)).encode())
 
+    # analysing ----------------------------------------------------------------------------
+    def _task(self, item: _Item, plain: bool) -> FileTask:
         return FileTask(
             path=item.shown,
             module=item.project.module_name(item.path),
@@ -310,7 +318,7 @@ class _Run:
                     result.files_checked += 1
             if report is not None and report.facts is not None:
                 facts.setdefault(item.project, []).append(report.facts)  # type: ignore[arg-type]
-            elif self.state_on and item.is_test and self._may_reset(item):
+            elif self.state_on and item.is_test and (item.problem or report is not None) and self._may_reset(item):
                 blind_spots.setdefault(item.project, []).append(item.shown)
         if self.state_on:
             reported = {item.shown for item in self.items.values() if item.reported}
@@ -377,10 +385,10 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
         else:
             functions.add(name)
     return Watch(
-        targets=frozenset(definition.name for definition in flagged),
-        modules=frozenset(definition.module.rsplit(".", 1)[-1] for definition in flagged),
-        functions=frozenset(functions),
-        methods=frozenset(methods),
+        targets=frozenset(definition.name.encode() for definition in flagged),
+        modules=frozenset(definition.module.rsplit(".", 1)[-1].encode() for definition in flagged),
+        functions=frozenset(name.encode() for name in functions),
+        methods=frozenset((method.encode(), instance.encode()) for method, instance in methods),
     )
 
 
@@ -444,6 +452,8 @@ def _join_state(
             entry = (definition.module, definition.name, definition.kind, attributes)
             changes: Tuple[Edit, ...] = ()
             if edits:
+                from .state_fix import with_managed_fixture  # libcst: only for edits and fixes
+
                 after_text = with_managed_fixture(on_disk, [entry], first_party).decode("utf-8", errors="replace")
                 changes = text_edits(shown_conftest, before_text, after_text)
             reset = Fix("safe", f"Reset `{definition.target}` around every test in {shown_conftest}", changes)
@@ -452,6 +462,8 @@ def _join_state(
             )
             entries.append(entry)
     if fix and entries:
+        from .state_fix import with_managed_fixture
+
         base = result.changes.get(shown_conftest, (on_disk or b"", on_disk))[1]
         result.changes[shown_conftest] = (on_disk or b"", with_managed_fixture(base, entries, first_party))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Tuple
+from typing import FrozenSet, Literal, Optional, Tuple
 
 Applicability = Literal["safe", "unsafe"]
 
@@ -99,3 +99,44 @@ class FileReport:
     facts: Optional[object] = None  # module-state facts (see state.py), joined across files
     fixed_source: Optional[bytes] = None  # the file with every selected fix applied
     source: Optional[bytes] = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ModuleName:
+    """The dotted name of the module being walked, needed for relative imports."""
+
+    name: str
+    is_package: bool = False
+
+    def resolve_relative(self, level: int, module: Optional[str]) -> Optional[str]:
+        if level == 0:
+            return module
+        parts = self.name.split(".") if self.name else []
+        if not self.is_package:
+            parts = parts[:-1]
+        if level - 1 > len(parts):
+            return None
+        base = parts[: len(parts) - (level - 1)]
+        if module:
+            base = base + module.split(".")
+        return ".".join(base) if base else None
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    container_constructors: FrozenSet[str] = frozenset()
+    include_weak: bool = False
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """Everything needed to analyse one file, picklable for worker processes."""
+
+    path: str  # as shown to the user
+    module: ModuleName
+    codes: FrozenSet[str]  # the rule codes selected for this file
+    factories: FrozenSet[str]  # qualified names of engine factories
+    fix: Optional[str] = None  # None, "safe" or "unsafe": which fixes to apply to `fixed_source`
+    edits: bool = False  # compute each finding's fix edits (costly: a codemod per finding)
+    is_test: bool = False  # part of the test suite (its resets count; its state only on request)
+    state: Optional[StateSettings] = None  # collect module-state facts (None: the state rules are off)

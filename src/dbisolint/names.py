@@ -14,6 +14,8 @@ from typing import Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import libcst as cst
 
+from .model import ModuleName
+
 BUILTINS = "builtins"
 LOCAL = "<local>"
 
@@ -78,27 +80,6 @@ class Scope:
     def lookup(self, name: str) -> Tuple[Optional["Scope"], List[Binding]]:
         owner = self.owner_of(name)
         return owner, (owner.bindings[name] if owner is not None else [])
-
-
-@dataclass(frozen=True)
-class ModuleName:
-    """The dotted name of the module being walked, needed for relative imports."""
-
-    name: str
-    is_package: bool = False
-
-    def resolve_relative(self, level: int, module: Optional[str]) -> Optional[str]:
-        if level == 0:
-            return module
-        parts = self.name.split(".") if self.name else []
-        if not self.is_package:
-            parts = parts[:-1]
-        if level - 1 > len(parts):
-            return None
-        base = parts[: len(parts) - (level - 1)]
-        if module:
-            base = base + module.split(".")
-        return ".".join(base) if base else None
 
 
 def dotted_parts(expr: cst.BaseExpression) -> Optional[List[str]]:

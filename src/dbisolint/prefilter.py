@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, Optional, Set, Tuple
 
 from .state_facts import MANAGED_TABLE
@@ -42,6 +43,7 @@ _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+(\([^)]*\)
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
+@lru_cache(maxsize=4096)
 def reset_pattern(name: bytes) -> "re.Pattern[bytes]":
     """Where `name` may be reset or drained: `name.clear()`, `name.cache_clear()`, `setattr(m,
     "name", ...)`, `patch.object`/`patch.dict`/`patch("m.name")`, `m.name = ...`, `global name`,
@@ -58,31 +60,40 @@ def reset_pattern(name: bytes) -> "re.Pattern[bytes]":
     )
 
 
-def mutation_pattern(name: bytes) -> "re.Pattern[bytes]":
-    """Where `name` may be mutated: `name[k] = v`, `name[k] += v`, `name[k].append(v)`, an open
-    `name[` continued on the next line, `name.append(v)`, `name += v`, `global name`, `mod.name = v`,
+# What follows a name that is mutated: `[k] = v`, `[k] += v`, `[k].append(v)`, an open `[`
+# continued on the next line, `.append(v)`, `+= v`.
+_MUTATION_AFTER = re.compile(
+    rb"[ \t]*(?:\[[^\n]*(?:\][ \t]*"
+    + _OPERATOR
+    + rb"?=(?!=)|\.[ \t]*(?:"
+    + _MUTATING
+    + rb")\b)|\[[^\n\]]*$|\.[ \t]*(?:"
+    + _MUTATING
+    + rb")\b|"
+    + _OPERATOR
+    + rb"=(?!=))",
+    re.M,
+)
+
+
+def mutates(source: bytes, name: bytes) -> bool:
+    """Whether an indented line (in a function, or a module-level block: over-approximated) may
+    mutate `name`: `name[k] = v`, `name.append(v)`, `name += v`, `global name`, `mod.name = v`,
     `del name[k]`."""
-    word = rb"\b" + re.escape(name) + rb"\b"
-    return re.compile(
-        rb"^[ \t]+[^\n]*?(?:"  # indented: in a function (or a module-level block: over-approximated)
-        + word
-        + rb"[ \t]*(?:\[[^\n]*(?:\][ \t]*"
-        + _OPERATOR
-        + rb"?=(?!=)|\.[ \t]*(?:"
-        + _MUTATING
-        + rb")\b)|\[[^\n\]]*$|\.[ \t]*(?:"
-        + _MUTATING
-        + rb")\b|"
-        + _OPERATOR
-        + rb"=(?!=))|\bglobal\b[^\n]*"
-        + word
-        + rb"|\.[ \t]*"
-        + re.escape(name)
-        + rb"[ \t]*=(?!=)|\bdel\b[^\n]*"
-        + word
-        + rb")",
-        re.M,
-    )
+    for match in re.finditer(rb"\b" + re.escape(name) + rb"\b", source):
+        line_start = source.rfind(b"\n", 0, match.start()) + 1
+        if source[line_start : line_start + 1] not in (b" ", b"\t"):
+            continue  # column 0: runs at import
+        line_end = source.find(b"\n", match.end())
+        line = source[line_start : line_end if line_end >= 0 else len(source)]
+        before = source[line_start : match.start()]
+        if _MUTATION_AFTER.match(source, match.end()):
+            return True
+        if before.rstrip().endswith(b".") and re.match(rb"[ \t]*=(?!=)", source[match.end() : match.end() + 4]):
+            return True
+        if re.search(rb"\b(?:global|del)\b", line):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -180,12 +191,13 @@ _NON_ASCII_AS_LETTERS = bytes(range(128)) + b"a" * 128
 
 @dataclass(frozen=True)
 class Watch:
-    """What a file must name to hold a reset that could change a verdict of the join."""
+    """What a file must name to hold a reset that could change a verdict of the join (as the
+    bytes the file texts are searched for)."""
 
-    targets: FrozenSet[str]  # the flagged definitions' names
-    modules: FrozenSet[str]  # their modules' last names (importlib.reload)
-    functions: FrozenSet[str]  # functions that reset them, directly or through calls
-    methods: FrozenSet[Tuple[str, str]]  # (method, module-level instance) that reset them
+    targets: FrozenSet[bytes]  # the flagged definitions' names
+    modules: FrozenSet[bytes]  # their modules' last names (importlib.reload)
+    functions: FrozenSet[bytes]  # functions that reset them, directly or through calls
+    methods: FrozenSet[Tuple[bytes, bytes]]  # (method, module-level instance) that reset them
 
 
 class ProjectText:
@@ -195,6 +207,7 @@ class ProjectText:
         self.read = read
         self._identifiers: Dict[str, FrozenSet[bytes]] = {}
         self._imported: Dict[str, FrozenSet[bytes]] = {}
+        self._reset_found: Dict[Tuple[str, bytes], bool] = {}
 
     def identifiers(self, path: str) -> FrozenSet[bytes]:
         if path not in self._identifiers:
@@ -208,16 +221,22 @@ class ProjectText:
         """Whether the file may reset something `watch` describes (over-approximated): it calls a
         function that does, reloads a module, or names a flagged target in a reset."""
         names = self.identifiers(path)
-        if names & _encoded(watch.functions):
+        if names & watch.functions:
             return True
-        if any(method.encode() in names and instance.encode() in names for method, instance in watch.methods):
+        if any(method in names and instance in names for method, instance in watch.methods):
             return True
         source = self.read(path) or b""
-        if names & _encoded(watch.modules) and b"reload(" in source:
+        if names & watch.modules and b"reload(" in source:
             return True
         if MANAGED_TABLE.encode() in source:
             return True
-        return any(reset_pattern(name).search(source) for name in names & _encoded(watch.targets))
+        return any(self._resets(path, name) for name in names & watch.targets)
+
+    def _resets(self, path: str, name: bytes) -> bool:
+        key = (path, name)
+        if key not in self._reset_found:
+            self._reset_found[key] = bool(reset_pattern(name).search(self.read(path) or b""))
+        return self._reset_found[key]
 
     def mutating(self, path: str, definers: Dict[str, Set[str]]) -> Set[Tuple[str, str]]:
         """Which of the module-level names in `definers` (name -> the last names of the modules
@@ -243,7 +262,7 @@ class ProjectText:
             if not reachable:
                 continue
             aliases = re.findall(rb"\b" + re.escape(name) + rb"[ \t]+as[ \t]+([A-Za-z_]\w*)", source)
-            if any(mutation_pattern(spelling).search(source) for spelling in (name, *aliases)):
+            if any(mutates(source, spelling) for spelling in (name, *aliases)):
                 found |= {(text, module) for module in reachable}
         return found
 

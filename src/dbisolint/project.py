@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,8 +13,8 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import pathspec
 
-from .model import Config
-from .names import ModuleName
+from .model import Config, ModuleName
+
 
 PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 PYTHON_SUFFIXES = (".py", ".pyi")
@@ -53,11 +54,12 @@ class Project:
 
     @classmethod
     def of(cls, path: Path, config: Config) -> "Project":
+        """The project of a resolved path."""
         folder = path if path.is_dir() else path.parent
-        return _project(project_root(folder.resolve()), config.src, config.tests, config.root)
+        return _project(project_root(folder), config.src, config.tests, config.root)
 
     def is_test(self, path: Path) -> bool:
-        path = path.resolve()
+        """`path`: absolute and resolved, as the file finder gives it."""
         if path.name == "conftest.py":
             return True
         if self.test_paths:
@@ -77,8 +79,7 @@ class Project:
         return (folders[0] if len(folders) == 1 else self.root) / "conftest.py"
 
     def module_name(self, path: Path) -> ModuleName:
-        """`src/pkg/mod.py` -> pkg.mod; `pkg/__init__.py` -> pkg (a package)."""
-        path = path.resolve()
+        """`src/pkg/mod.py` -> pkg.mod; `pkg/__init__.py` -> pkg (a package). `path`: resolved."""
         for src_root in self.src_roots:
             try:
                 relative = path.relative_to(src_root)
@@ -140,15 +141,32 @@ def _module_from_parts(parts: Tuple[str, ...]) -> ModuleName:
 def path_matches(path: Path, pattern: str, root: Path) -> bool:
     """ruff's exclude semantics: a pattern without `/` matches the file's or folder's name, one
     with `/` matches the path relative to `root` (the config's folder) or one of its parents."""
-    pattern = pattern.strip("/") if "/" in pattern.rstrip("/") else pattern.rstrip("/")
-    if "/" not in pattern:
-        return fnmatch.fnmatchcase(path.name, pattern)
-    resolved = path if path.is_absolute() else path.resolve()
-    try:
-        relative = resolved.relative_to(root).as_posix()
-    except ValueError:
-        relative = resolved.as_posix()
-    return fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(relative, pattern + "/*")
+    return _Patterns((pattern,), root).match(path)
+
+
+class _Patterns:
+    """Exclude patterns compiled once: name patterns into one expression, path patterns into another."""
+
+    def __init__(self, patterns: Sequence[str], root: Path) -> None:
+        self.root = root
+        names = [p.rstrip("/") for p in patterns if "/" not in p.rstrip("/")]
+        paths = [p.strip("/") for p in patterns if "/" in p.rstrip("/")]
+        self.names = re.compile("|".join(fnmatch.translate(p) for p in names)) if names else None
+        self.paths = (
+            re.compile("|".join(fnmatch.translate(p) + "|" + fnmatch.translate(p + "/*") for p in paths)) if paths else None
+        )
+
+    def match(self, path: Path) -> bool:
+        if self.names is not None and self.names.match(path.name):
+            return True
+        if self.paths is None:
+            return False
+        resolved = path if path.is_absolute() else path.resolve()
+        try:
+            relative = resolved.relative_to(self.root).as_posix()
+        except ValueError:
+            relative = resolved.as_posix()
+        return bool(self.paths.match(relative))
 
 
 class FileFinder:
@@ -158,10 +176,12 @@ class FileFinder:
         self.exclude = tuple(config.exclude or DEFAULT_EXCLUDE) + tuple(config.extend_exclude)
         self.root = Path(config.root).resolve()
         self.force_exclude = config.force_exclude
+        self.patterns = _Patterns(self.exclude, self.root)
+        self._walked: Dict[Path, List[Tuple[Path, bool]]] = {}
         self._gitignores: Dict[Path, List[Tuple[Path, pathspec.PathSpec]]] = {}
 
     def excluded(self, path: Path) -> bool:
-        return any(path_matches(path, pattern, self.root) for pattern in self.exclude)
+        return self.patterns.match(path)
 
     def _ignore_specs(self, folder: Path) -> List[Tuple[Path, pathspec.PathSpec]]:
         if folder not in self._gitignores:
@@ -190,36 +210,40 @@ class FileFinder:
         descending into nested projects, folders with their own pyproject.toml)."""
         for path in paths:
             if path.is_dir():
-                yield from self._walk(path.resolve(), within_project)
+                root = path.resolve()
+                if root not in self._walked:  # walked once; the state rules ask for the project again
+                    self._walked[root] = [(Path(found), nested) for found, nested in self._walk(str(root), False)]
+                yield from (found for found, nested in self._walked[root] if not (within_project and nested))
             elif not (self.force_exclude and self._excluded_or_under_excluded(path.resolve())):
                 yield path.resolve()
 
     def _excluded_or_under_excluded(self, path: Path) -> bool:
         return any(self.excluded(folder) for folder in [path, *path.parents] if folder != folder.parent)
 
-    def _walk(self, folder: Path, within_project: bool = False) -> Iterator[Path]:
+    def _walk(self, folder: str, nested: bool) -> Iterator[Tuple[str, bool]]:
+        """(path, whether it lies in a nested project) of each Python file under `folder`."""
         try:
-            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
         except OSError:
             return
         for entry in entries:
-            path = folder / entry.name
-            if entry.is_symlink():
-                continue  # never follow links out of the tree, nor into loops
             try:
-                is_dir = entry.is_dir()
+                if entry.is_symlink():
+                    continue  # never follow links out of the tree, nor into loops
+                is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 continue
+            if not is_dir and not entry.name.endswith(PYTHON_SUFFIXES):
+                continue
+            path = Path(entry.path)
             if self.excluded(path) or self.gitignored(path, is_dir):
                 continue
-            if is_dir:
-                if (path / "pyvenv.cfg").exists():  # a virtual environment of any name
-                    continue
-                if within_project and any((path / marker).exists() for marker in PROJECT_MARKERS):
-                    continue
-                yield from self._walk(path, within_project)
-            elif entry.name.endswith(PYTHON_SUFFIXES):
-                yield path
+            if not is_dir:
+                yield entry.path, nested
+            elif not os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):  # a virtual environment of any name
+                inner = nested or any(os.path.exists(os.path.join(entry.path, marker)) for marker in PROJECT_MARKERS)
+                yield from self._walk(entry.path, inner)
 
 
 def is_test_file_name(name: str) -> bool:

@@ -19,6 +19,7 @@ from typing import (
 import libcst as cst
 
 from .lines import Locator
+from .model import StateSettings
 from .names import BUILTINS, LOCAL, Scope, ScopedVisitor, dotted_parts
 from .state_facts import (
     MANAGED_TABLE,
@@ -30,7 +31,6 @@ from .state_facts import (
     Mutation,
     Site,
     StateFacts,
-    StateSettings,
 )
 
 MUTATING_METHODS = frozenset(

@@ -81,12 +81,6 @@ class StateFacts:
     import_decorators: Tuple[str, ...] = ()  # decorators applied at import (module or class level)
 
 
-@dataclass(frozen=True)
-class StateSettings:
-    container_constructors: FrozenSet[str] = frozenset()
-    include_weak: bool = False
-
-
 # -- the join (one project) -------------------------------------------------------------------
 @dataclass
 class ProjectState:
@@ -111,6 +105,9 @@ class ProjectState:
 
     def __post_init__(self) -> None:
         self.modules = {facts.module: facts for facts in self.facts}
+        self._aliases = {facts.module: dict(facts.aliases) for facts in self.facts}
+        self._canonical: Dict[str, str] = {}
+        self._test_resets: Optional[Dict[str, List[FunctionFacts]]] = None
         self.functions = {f.qualname: f for facts in self.facts for f in facts.functions}
         self.classes = {c.qualname: c for facts in self.facts for c in facts.classes}
         self.import_decorators = {self.canonical(name) for facts in self.facts for name in facts.import_decorators}
@@ -146,16 +143,20 @@ class ProjectState:
     def canonical(self, name: str, depth: int = 0) -> str:
         """Follow re-exports: `app._store`, where app/__init__.py imports `_store` from
         app.store, is `app.store._store`."""
+        if name in self._canonical:
+            return self._canonical[name]
+        found = name
         parts = name.split(".")
         for cut in range(len(parts) - 1, 0, -1):
-            module = self.modules.get(".".join(parts[:cut]))
-            if module is None:
+            aliases = self._aliases.get(".".join(parts[:cut]))
+            if aliases is None:
                 continue
-            alias = dict(module.aliases).get(parts[cut])
+            alias = aliases.get(parts[cut])
             if alias is not None and depth < 10:
-                return self.canonical(".".join([alias, *parts[cut + 1 :]]), depth + 1)
+                found = self.canonical(".".join([alias, *parts[cut + 1 :]]), depth + 1)
             break
-        return name
+        self._canonical[name] = found
+        return found
 
     def effects(self, qualname: str, receiver: Optional[str] = None, seen: Optional[Set[Tuple[str, Optional[str]]]] = None) -> Set[str]:
         """What calling `qualname` resets, following the project's own functions; a method
@@ -230,11 +231,13 @@ class ProjectState:
                     yield definition
 
     def test_body_resets(self, target: str) -> List[FunctionFacts]:
-        return [
-            function
-            for function in self.functions.values()
-            if function.role == "test" and any(self.canonical(reset) == target for reset in function.resets)
-        ]
+        if self._test_resets is None:
+            self._test_resets = {}
+            for function in self.functions.values():
+                if function.role == "test":
+                    for reset in function.resets:
+                        self._test_resets.setdefault(self.canonical(reset), []).append(function)
+        return self._test_resets.get(target, [])
 
     def is_registry(self, definition: Definition) -> bool:
         """An instance whose methods its own module applies as decorators at import
