@@ -424,10 +424,6 @@ def _join_state(
             )
         )
         return
-    from .state_fix import (
-        with_managed_fixture,  # libcst: only when a project has state to judge
-    )
-
     project_state = ProjectState(facts, config.check_test_state, config.weak_containers_are_state)
     conftest = project.conftest_for_fix()
     shown_conftest = display_path(conftest)

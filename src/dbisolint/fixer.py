@@ -8,8 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import libcst as cst
-
 from .model import Problem
 
 
@@ -24,6 +22,8 @@ def write_fixes(changes: Dict[str, Tuple[bytes, bytes]]) -> List[Problem]:
 
 
 def write_atomically(path: Path, shown: str, before: bytes, after: bytes) -> Optional[Problem]:
+    import libcst as cst  # only when writing: checks need no parser when their results are cached
+
     try:
         cst.parse_module(after)
     except Exception:  # a fix must never leave a file that does not parse
