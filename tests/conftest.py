@@ -38,6 +38,14 @@ def run_pytest(project: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_outside_the_fixtures(tmp_path_factory):
+    """The command's result cache goes to a temporary folder, never into fixtures/."""
+    os.environ["DBISOLINT_CACHE_DIR"] = str(tmp_path_factory.mktemp("dbisolint_cache"))
+    yield
+    del os.environ["DBISOLINT_CACHE_DIR"]
+
+
 @pytest.fixture
 def copy_fixture(tmp_path: Path):
     """Copy a folder of fixtures/ into a temporary folder and return the copy."""

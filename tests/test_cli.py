@@ -102,7 +102,8 @@ def test_noqa(project: Path):
     assert lines(run_dbisolint(["b.py", "c.py"], cwd=project).stdout)[0].startswith("c.py:4:10: DBI001")
 
 
-def test_fix_writes_atomically_keeps_mode_and_is_stable(project: Path):
+def test_fix_writes_atomically_keeps_mode_and_is_stable(project: Path, monkeypatch):
+    monkeypatch.delenv("DBISOLINT_CACHE_DIR")  # the default: a cache beside the configuration
     target = project / "db.py"
     target.write_text(BUGGY)
     target.chmod(0o640)

@@ -11,7 +11,7 @@ import hashlib
 import os
 import pickle
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -27,6 +27,8 @@ class CacheEntry:
     stamp: Tuple[int, int]  # (mtime_ns, size): unchanged means the content need not be read
     digest: str  # of the content
     summary: object  # prefilter.TextSummary
+    words: bytes = b""  # the file's identifiers, space-separated (prefilter.ProjectText)
+    decisions: Dict[Tuple[str, str], object] = field(default_factory=dict)  # ProjectText's answers
     task: object = None  # the analysis.FileTask the report was made for
     report: Optional[FileReport] = None
 
@@ -44,7 +46,9 @@ class Cache:
     def open(cls, folder: Optional[Path], config: Config) -> "Cache":
         if folder is None:
             return cls(None)
-        settings = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+        # The settings, and the shape of what is stored: a changed class makes a new cache.
+        shapes = [[f.name for f in fields(kind)] for kind in (CacheEntry, FileReport, *_stored_kinds())]
+        settings = hashlib.sha256(repr((config, shapes)).encode()).hexdigest()[:16]
         path = folder / __version__ / f"{settings}.pickle"
         try:
             with path.open("rb") as stream:
@@ -81,6 +85,14 @@ class Cache:
             os.replace(temporary, self.path)
         except OSError:
             pass
+
+
+def _stored_kinds() -> Tuple[type, ...]:
+    from .model import FileTask, Finding, Fix, Problem
+    from .prefilter import TextSummary
+    from .state_facts import ClassFacts, Definition, FunctionFacts, Mutation, StateFacts
+
+    return (FileTask, Finding, Fix, Problem, TextSummary, StateFacts, Definition, Mutation, FunctionFacts, ClassFacts)
 
 
 def digest(data: bytes) -> str:

@@ -18,7 +18,7 @@ from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES
 from .fixer import write_fixes
 from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
-from .prefilter import ProjectText, Summarizer, Watch, state_candidates
+from .prefilter import ProjectText, Summarizer, Watch, identifiers, state_candidates
 from .project import FileFinder, Project, display_path, path_matches
 from .rule import StateRule
 from .rules import ALL_RULES, RULES_BY_CODE
@@ -152,6 +152,7 @@ class _Run:
         self.settings = StateSettings(frozenset(config.container_constructors), config.weak_containers_are_state)
         self.summarizer = Summarizer(self.factories, config.container_constructors)
         self.items: Dict[Path, _Item] = {}
+        self.by_name: Dict[str, _Item] = {}  # the same items by str(path), as ProjectText names them
         self.texts: Dict[Project, ProjectText] = {}
         self.watched: Dict[Project, Watch] = {}  # what a file must name to matter to the join
 
@@ -159,6 +160,7 @@ class _Run:
         if path not in self.items:
             project = Project.of(path, self.config)
             self.items[path] = _Item(path, display_path(path), reported, project, project.is_test(path))
+            self.by_name[str(path)] = self.items[path]
 
     # reading ------------------------------------------------------------------------------
     def summarize(self) -> None:
@@ -174,7 +176,8 @@ class _Run:
             assert item.source is not None
             content = digest(item.source)
             if entry is None or entry.digest != content:
-                entry = CacheEntry(file_stamp or (0, 0), content, self.summarizer.summarize(item.source))
+                words = b" ".join(sorted(identifiers(item.source)))
+                entry = CacheEntry(file_stamp or (0, 0), content, self.summarizer.summarize(item.source), words)
             entry.stamp = file_stamp or (0, 0)
             self.cache.put(str(item.path), entry)
             item.entry = entry
@@ -202,8 +205,19 @@ class _Run:
 
     def _text(self, project: Project) -> ProjectText:
         if project not in self.texts:
-            self.texts[project] = ProjectText(lambda path: self.items[Path(path)].source if self._read(self.items[Path(path)]) else None)
+            self.texts[project] = ProjectText(
+                lambda path: self.by_name[path].source if self._read(self.by_name[path]) else None,
+                lambda path: self.by_name[path].entry.words if self.by_name[path].entry else None,  # type: ignore[union-attr]
+                self._decisions,
+            )
         return self.texts[project]
+
+    def _decisions(self, path: str) -> Optional[Dict[Tuple[str, str], object]]:
+        entry = self.by_name[path].entry
+        if entry is None:
+            return None
+        self.cache.changed = True  # the answers ProjectText adds are worth keeping
+        return entry.decisions
 
     @staticmethod
     def _by_project(items: List[_Item]) -> Dict[Project, List[_Item]]:

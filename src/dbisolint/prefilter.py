@@ -11,10 +11,13 @@ fixture with and without it, the benchmark a real corpus).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Dict, FrozenSet, Iterable, Iterator, Optional, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, Optional, Set, Tuple, TypeVar
+
+T = TypeVar("T")
 
 from .state_facts import MANAGED_TABLE
 
@@ -156,6 +159,15 @@ class Summarizer:
         )
 
 
+def identifiers(source: Optional[bytes]) -> FrozenSet[bytes]:
+    """The names a file's text holds (non-ASCII letters made ASCII as in TextSummary)."""
+    if source is None:
+        return frozenset()
+    if not source.isascii():
+        source = source.translate(_NON_ASCII_AS_LETTERS)
+    return frozenset(_IDENTIFIER.findall(source))
+
+
 def _module_last_name(path: str) -> str:
     """`pkg/store.py` -> store; `pkg/__init__.py` -> pkg."""
     parts = path.replace("\\", "/").rsplit("/", 2)
@@ -199,27 +211,52 @@ class Watch:
     functions: FrozenSet[bytes]  # functions that reset them, directly or through calls
     methods: FrozenSet[Tuple[bytes, bytes]]  # (method, module-level instance) that reset them
 
+    @property
+    def key(self) -> str:
+        """The same for the same watch in any process (hash() of bytes is not)."""
+        if not hasattr(self, "_key"):
+            parts = (sorted(self.targets), sorted(self.modules), sorted(self.functions), sorted(self.methods))
+            object.__setattr__(self, "_key", hashlib.blake2b(repr(parts).encode()).hexdigest())
+        return self._key  # type: ignore[attr-defined, no-any-return]
+
 
 class ProjectText:
     """The texts of one project's files, read on demand, with each file's identifiers."""
 
-    def __init__(self, read: Callable[[str], Optional[bytes]]) -> None:
+    def __init__(
+        self,
+        read: Callable[[str], Optional[bytes]],
+        words: Callable[[str], Optional[bytes]] = lambda path: None,
+        decisions: Callable[[str], Optional[Dict[Tuple[str, str], object]]] = lambda path: None,
+    ) -> None:
         self.read = read
+        self.words = words  # a file's identifiers, space-separated, when known without reading it
+        # Per file, the answers already given for a question (kept in the cache across runs).
+        self.decisions = decisions
         self._identifiers: Dict[str, FrozenSet[bytes]] = {}
         self._imported: Dict[str, FrozenSet[bytes]] = {}
         self._reset_found: Dict[Tuple[str, bytes], bool] = {}
 
     def identifiers(self, path: str) -> FrozenSet[bytes]:
         if path not in self._identifiers:
-            source = self.read(path)
-            if source is not None and not source.isascii():
-                source = source.translate(_NON_ASCII_AS_LETTERS)
-            self._identifiers[path] = frozenset(_IDENTIFIER.findall(source)) if source is not None else frozenset()
+            known = self.words(path)
+            self._identifiers[path] = frozenset(known.split()) if known is not None else identifiers(self.read(path))
         return self._identifiers[path]
+
+    def _decided(self, path: str, question: Tuple[str, str], answer: Callable[[], T]) -> T:
+        known = self.decisions(path)
+        if known is None:
+            return answer()
+        if question not in known:
+            known[question] = answer()
+        return known[question]  # type: ignore[return-value]
 
     def may_reset(self, path: str, watch: Watch) -> bool:
         """Whether the file may reset something `watch` describes (over-approximated): it calls a
         function that does, reloads a module, or names a flagged target in a reset."""
+        return self._decided(path, ("may_reset", watch.key), lambda: self._may_reset(path, watch))
+
+    def _may_reset(self, path: str, watch: Watch) -> bool:
         names = self.identifiers(path)
         if names & watch.functions:
             return True
@@ -238,11 +275,14 @@ class ProjectText:
             self._reset_found[key] = bool(reset_pattern(name).search(self.read(path) or b""))
         return self._reset_found[key]
 
-    def mutating(self, path: str, definers: Dict[str, Set[str]]) -> Set[Tuple[str, str]]:
+    def mutating(self, path: str, definers: Dict[str, Set[str]], key: str) -> Set[Tuple[str, str]]:
         """Which of the module-level names in `definers` (name -> the last names of the modules
-        defining it) the file may mutate inside a function, as (name, module) pairs: it defines
-        the name, or its imports name the name or its module, and an indented line mutates it
-        (or an import alias of it)."""
+        defining it; `key` identifies it) the file may mutate inside a function, as (name,
+        module) pairs: it defines the name, or its imports name the name or its module, and an
+        indented line mutates it (or an import alias of it)."""
+        return self._decided(path, ("mutating", key), lambda: self._mutating(path, definers))
+
+    def _mutating(self, path: str, definers: Dict[str, Set[str]]) -> Set[Tuple[str, str]]:
         source = self.read(path)
         present = self.identifiers(path) & {name.encode() for name in definers}
         if source is None or not present:
@@ -292,7 +332,8 @@ def state_candidates(
     for path, summary in defining.items():
         for name in summary.containers:
             definers.setdefault(name, set()).add(_module_last_name(path))
-    mutators = {path: text.mutating(path, definers) for path in summaries} if definers else {}
+    key = hashlib.blake2b(repr(sorted((name, sorted(modules)) for name, modules in definers.items())).encode()).hexdigest()
+    mutators = {path: text.mutating(path, definers, key) for path in summaries} if definers else {}
     mutated = {pair for pairs in mutators.values() for pair in pairs}  # (name, module's last name)
     chosen = {path for path, pairs in mutators.items() if pairs}
     # Instances: the classes named by module-level instances, up their bases, where a path up

@@ -1,0 +1,69 @@
+"""The result cache and the worker processes change how fast, never what is found."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dbisolint import checker
+from dbisolint.config import load_config
+
+from .conftest import FIXTURES
+
+
+def findings(result):
+    return [(f.path, f.code, f.start, f.message) for f in result.findings]
+
+
+def test_cold_warm_and_parallel_runs_agree(tmp_path: Path, monkeypatch):
+    project = tmp_path / "polluted"
+    shutil.copytree(FIXTURES / "projects" / "polluted_suite", project)
+    for extra in ("DBI101", "DBI102", "DBI103"):
+        shutil.copytree(FIXTURES / "rules" / extra, project / "more" / extra)
+    monkeypatch.chdir(project)
+    config = load_config(None)
+    cache = tmp_path / "cache"
+    reference = checker.check([Path(".")], config, jobs=1)
+    assert len(reference.findings) > 20
+    cold = checker.check([Path(".")], config, jobs=2, cache_dir=cache)
+    warm = checker.check([Path(".")], config, jobs=2, cache_dir=cache)
+    assert findings(cold) == findings(warm) == findings(reference)
+    assert (cache / "CACHEDIR.TAG").exists() and (cache / ".gitignore").read_text() == "*\n"
+
+
+def test_a_changed_test_file_changes_the_verdicts_it_decides(tmp_path: Path, monkeypatch):
+    project = tmp_path / "polluted"
+    shutil.copytree(FIXTURES / "projects" / "polluted_suite", project)
+    monkeypatch.chdir(project)
+    config = load_config(None, {"select": ["DBI101"]})
+    cache = tmp_path / "cache"
+    before = checker.check([Path("app/state.py")], config, cache_dir=cache)
+    assert "_users" in {f.message.split("`")[1] for f in before.findings}
+    with (project / "tests" / "conftest.py").open("a") as conftest:
+        conftest.write(
+            "\n\nimport pytest\n\n\n@pytest.fixture(autouse=True)\ndef _reset():\n"
+            "    yield\n    from app import state\n    state._users.clear()\n"
+        )
+    after = checker.check([Path("app/state.py")], config, cache_dir=cache)
+    assert "_users" not in {f.message.split("`")[1] for f in after.findings}
+    assert len(after.findings) == len(before.findings) - 1
+
+
+def test_a_damaged_cache_is_an_empty_one(tmp_path: Path, monkeypatch):
+    project = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "demo", project)
+    monkeypatch.chdir(project)
+    cache = tmp_path / "cache"
+    first = checker.check([Path(".")], load_config(None), cache_dir=cache)
+    for stored in cache.rglob("*.pickle"):
+        stored.write_bytes(b"not a pickle")
+    again = checker.check([Path(".")], load_config(None), cache_dir=cache)
+    assert findings(first) == findings(again) and first.findings
+
+
+def test_no_cache_writes_nothing(tmp_path: Path, monkeypatch):
+    project = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "demo", project)
+    monkeypatch.chdir(project)
+    checker.check([Path(".")], load_config(None))
+    assert not any(path.name == ".dbisolint_cache" for path in project.rglob("*"))
