@@ -67,3 +67,45 @@ def test_no_cache_writes_nothing(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(project)
     checker.check([Path(".")], load_config(None))
     assert not any(path.name == ".dbisolint_cache" for path in project.rglob("*"))
+
+
+def _tasks(count: int):
+    from dbisolint.engine_call import ENGINE_FACTORIES
+    from dbisolint.model import FileTask, ModuleName
+
+    source = b'from sqlalchemy import create_engine\nengine = create_engine("sqlite://")\n'
+    return [
+        (FileTask(f"m{index}.py", ModuleName(f"m{index}"), frozenset({"DBI001"}), ENGINE_FACTORIES), source)
+        for index in range(count)
+    ]
+
+
+def test_workers_give_the_reports_of_one_process_in_order():
+    from dbisolint.workers import analyse_all
+
+    items = _tasks(40)
+    alone = analyse_all(items, jobs=1)
+    together = analyse_all(items, jobs=2)
+    assert [report.path for report in together] == [f"m{index}.py" for index in range(40)]
+    assert [report.findings for report in together] == [report.findings for report in alone]
+
+
+def test_a_worker_killed_by_one_file_costs_only_that_file(monkeypatch):
+    import os
+    import signal
+
+    from dbisolint import workers
+
+    real = workers._analyse
+
+    def crash_on_m7(item):
+        if item[0].path == "m7.py":
+            os.kill(os.getpid(), signal.SIGSEGV)  # what libcst's parser does on a stack overflow
+        return real(item)
+
+    # Pickled by name into the (forked) workers, which then find this function under that name.
+    crash_on_m7.__module__, crash_on_m7.__qualname__ = workers.__name__, "_analyse"
+    monkeypatch.setattr(workers, "_analyse", crash_on_m7)
+    reports = workers.analyse_all(_tasks(20), jobs=2)
+    assert [problem.kind for problem in reports[7].problems] == ["ParserCrash"]
+    assert all(report.findings for index, report in enumerate(reports) if index != 7)
