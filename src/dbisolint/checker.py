@@ -82,12 +82,14 @@ def check(
     cache_dir: Optional[Path] = None,
     use_prefilter: bool = True,
     progress: bool = False,
+    sources: Optional[Dict[Path, bytes]] = None,
 ) -> CheckResult:
     """Check `paths`; nothing is written but the cache.
 
     `fix` ("safe" or "unsafe") also computes each file's fixed text (in `changes`); `edits` fills
     each finding's `fix.edits` (JSON and SARIF show them); `jobs` worker processes parse files;
-    `cache_dir` keeps per-file results between runs (None: no cache).
+    `cache_dir` keeps per-file results between runs (None: no cache). `sources` checks texts
+    given as they are (an editor's buffer on stdin) under the paths they belong to.
 
     The state rules need the whole project (what any module mutates, what the test suite
     resets), so with them selected every file of the projects concerned is read; findings are
@@ -97,6 +99,8 @@ def check(
     finder = FileFinder(config)
     for path in finder.files(paths):
         run.add(path, reported=True)
+    for path, source in (sources or {}).items():
+        run.add(path.resolve(), reported=True, given=source)
     if run.state_on:
         for project in sorted({item.project for item in run.items.values()}, key=lambda project: project.root):
             for path in finder.files([project.root], within_project=True):
@@ -129,6 +133,7 @@ class _Item:
     is_test: bool
     entry: Optional[CacheEntry] = None
     source: Optional[bytes] = None
+    given: bool = False  # its text came with the call (stdin), not from disk: never cached
     problem: Optional[Problem] = None
     report: Optional[FileReport] = None
 
@@ -156,16 +161,22 @@ class _Run:
         self.texts: Dict[Project, ProjectText] = {}
         self.watched: Dict[Project, Watch] = {}  # what a file must name to matter to the join
 
-    def add(self, path: Path, reported: bool) -> None:
-        if path not in self.items:
+    def add(self, path: Path, reported: bool, given: Optional[bytes] = None) -> None:
+        if path not in self.items or given is not None:
             project = Project.of(path, self.config)
             self.items[path] = _Item(path, display_path(path), reported, project, project.is_test(path))
             self.by_name[str(path)] = self.items[path]
+        if given is not None:
+            self.items[path].source, self.items[path].given = given, True
 
     # reading ------------------------------------------------------------------------------
     def summarize(self) -> None:
         """Read what changed since the cache saw it, and summarise its text."""
         for item in self.items.values():
+            if item.given:
+                assert item.source is not None
+                item.entry = self._entry(item.source, (0, 0))
+                continue
             file_stamp = stamp(item.path)
             entry = self.cache.get(str(item.path))
             if entry is not None and file_stamp is not None and entry.stamp == file_stamp:
@@ -174,13 +185,15 @@ class _Run:
             if not self._read(item):
                 continue
             assert item.source is not None
-            content = digest(item.source)
-            if entry is None or entry.digest != content:
-                words = b" ".join(sorted(identifiers(item.source)))
-                entry = CacheEntry(file_stamp or (0, 0), content, self.summarizer.summarize(item.source), words)
+            if entry is None or entry.digest != digest(item.source):
+                entry = self._entry(item.source, file_stamp or (0, 0))
             entry.stamp = file_stamp or (0, 0)
             self.cache.put(str(item.path), entry)
             item.entry = entry
+
+    def _entry(self, source: bytes, file_stamp: Tuple[int, int]) -> CacheEntry:
+        words = b" ".join(sorted(identifiers(source)))
+        return CacheEntry(file_stamp, digest(source), self.summarizer.summarize(source), words)
 
     def _read(self, item: _Item) -> bool:
         if item.source is None and item.problem is None:
@@ -266,7 +279,7 @@ class _Run:
         reports = analyse_all([(task, item.source) for item, task in pending], self.jobs, self._progress(len(pending)))
         for (item, task), report in zip(pending, reports):
             item.report = report
-            if item.entry is not None and task == self._task(item, plain=True):
+            if item.entry is not None and not item.given and task == self._task(item, plain=True):
                 item.entry.task, item.entry.report = task, report
                 self.cache.put(str(item.path), item.entry)
 

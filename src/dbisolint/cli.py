@@ -42,7 +42,7 @@ def _codes(values: Tuple[str, ...]) -> Optional[List[str]]:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True, path_type=Path))
 @click.option("--fix", is_flag=True, help="Apply the safe fixes, then report what remains.")
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply (or with --diff show) the unsafe fixes.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing (exit 1 if any).")
@@ -70,6 +70,12 @@ def _codes(values: Tuple[str, ...]) -> Optional[List[str]]:
     default=None,
     help="Where the result cache lives (default: .dbisolint_cache beside the configuration).",
 )
+@click.option(
+    "--stdin-filename",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With `-` as a path: the file the text on stdin belongs to (for editors).",
+)
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Use this pyproject.toml or dbisolint.toml.")
 def check(
     paths: Sequence[Path],
@@ -88,6 +94,7 @@ def check(
     jobs: Optional[int],
     no_cache: bool,
     cache_dir: Optional[Path],
+    stdin_filename: Optional[Path],
     config_path: Optional[Path],
 ) -> None:
     """Check PATHS (default: the current folder) and optionally fix what is found."""
@@ -110,7 +117,8 @@ def check(
         raise click.UsageError(str(error)) from None
     # As ruff does: on GitHub Actions, annotations on the pull request without any setup.
     chosen_format = config.output_format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "concise")
-    paths = list(paths) or [Path(".")]
+    reads_stdin = any(str(path) == "-" for path in paths)
+    paths = [path for path in paths if str(path) != "-"] if reads_stdin else (list(paths) or [Path(".")])
     from .cache import CACHE_DIR_NAME
     from .workers import default_jobs
 
@@ -119,6 +127,11 @@ def check(
         "cache_dir": None if no_cache else (cache_dir or Path(config.root) / CACHE_DIR_NAME),
         "progress": sys.stderr.isatty() and not quiet,
     }
+    if reads_stdin:
+        stdin_path = stdin_filename or Path("stdin.py")
+        options["sources"] = {stdin_path: sys.stdin.buffer.read()}
+        if fix:  # as ruff does: the fixed text on stdout, what remains on stderr
+            _fix_stdin(stdin_path, config, unsafe_fixes, options)
 
     if diff:
         result = checker.check(paths, config, fix="unsafe" if unsafe_fixes else "safe", edits=True, **options)
@@ -145,6 +158,23 @@ def check(
     if text:
         click.echo(text)
     sys.exit(_exit_code(bool(result.findings), result.problems, exit_zero))
+
+
+def _fix_stdin(path: Path, config: Any, unsafe: bool, options: Dict[str, Any]) -> None:
+    from . import checker, output
+    from .project import display_path
+
+    planned = checker.check([], config, fix="unsafe" if unsafe else "safe", **options)
+    shown = display_path(path.resolve())
+    fixed = planned.changes[shown][1] if shown in planned.changes else options["sources"][path]
+    sys.stdout.buffer.write(fixed)
+    sys.stdout.flush()
+    remaining = checker.check([], config, **{**options, "sources": {path: fixed}})
+    remaining.findings = [finding for finding in remaining.findings if finding.path == shown]
+    text = output.concise(remaining.findings, remaining.problems, unsafe)
+    if text:
+        click.echo(text, err=True)
+    sys.exit(EXIT_FINDINGS if remaining.findings or remaining.problems else EXIT_CLEAN)
 
 
 def _text(data: bytes) -> str:
