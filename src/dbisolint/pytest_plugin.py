@@ -2,7 +2,46 @@
 
 Registered for every pytest run where dbisolint is installed, so importing it must stay cheap:
 nothing is imported or done unless the option is given.
+
+What is watched: the project's own modules (under the project root or a source root, as dbisolint
+finds them from pytest's rootdir; not the standard library, site-packages or the test suite), and
+in them the module-level containers, `functools` caches, and container attributes of instances of
+project classes. Each is fingerprinted (identity, size, a shallow tuple of its items), never copied.
+
+When a change is a leak. Around each test: `before` (when the plugin's autouse fixture is set up:
+after the fixtures of wider scope, before the test's own), `start` (when its setup has passed:
+what its body starts with; identity and size only) and `after` (when the plugin's fixture is torn
+down: after the test's own fixtures, before those of wider scope). What the test added (in `after`,
+not in `before`) or removed (in `before`, not in `after`, unless the setup changed it: a reset) is
+a leak when the next test's body still starts with it. So a reset in the test's teardown leaves no
+change, a reset in the next test's setup leaves nothing behind, state filled at import (also by a
+module first imported during a test) is in no `before`, and fixtures of wider scope belong to no
+single test.
 """
+
+from __future__ import annotations
+
+import os
+import reprlib
+import sys
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+import pytest
+
+# The container types DBI101 knows (state.CONTAINER_TYPES); defaultdict, OrderedDict and Counter
+# are dicts. Not imported from there: state.py imports libcst.
+CONTAINER_TYPES = (dict, list, set, bytearray, deque)
+MISSING = object()  # a watched name or attribute that is gone
+SHOWN_ITEMS = 3  # added or removed items shown per change in the terminal
+# (identity, size, keys, values): for a mapping, tuples of its keys and values; for a list, deque or
+# set, None and a tuple of its items; for a cache, None and its misses since it was last cleared;
+# for anything else, None and a stand-in for it. Unhashable values are replaced by stand-ins.
+Fingerprint = Tuple[int, Optional[int], Optional[Tuple[Any, ...]], Any]
+Snapshot = Dict["Watched", Fingerprint]
 
 
 def pytest_addoption(parser):  # type: ignore[no-untyped-def]
@@ -15,3 +54,461 @@ def pytest_addoption(parser):  # type: ignore[no-untyped-def]
         choices=("report", "fail"),
         help="Report the tests that leave module state behind (fail: make them fail).",
     )
+    group.addoption(
+        "--dbisolint-leaks-report",
+        metavar="PATH",
+        default=None,
+        help="Write the leaks as JSON to PATH (implies --dbisolint-leaks).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    mode = config.getoption("dbisolint_leaks")
+    report_path = config.getoption("dbisolint_leaks_report")
+    if mode is None and report_path is None:
+        return
+    if report_path is not None:
+        report_path = os.path.join(config.invocation_params.dir, report_path)
+    config.pluginmanager.register(LeakWatch(config, mode == "fail", report_path), "dbisolint-leaks")
+
+
+# -- fingerprints ---------------------------------------------------------------------------------
+class Opaque(NamedTuple):
+    """Stands for an unhashable item (a nested dict, a deque): its type, identity and size."""
+
+    type: str
+    identity: int
+    size: Optional[int]
+
+    def __repr__(self) -> str:
+        return f"<{self.type} of {self.size}>" if self.size is not None else f"<{self.type}>"
+
+
+def stand_in(item: Any) -> Any:
+    try:
+        hash(item)
+        return item
+    except Exception:  # unhashable, or a broken __hash__
+        try:
+            size: Optional[int] = len(item)
+        except Exception:
+            size = None
+        return Opaque(type(item).__name__, id(item), size)
+
+
+def fingerprint(value: Any, kind: str) -> Fingerprint:
+    if isinstance(value, dict):  # keys and values apart: no tuple per item, twice as fast
+        keys: Optional[Tuple[Any, ...]] = tuple(value)
+        items = tuple(value.values())
+    elif isinstance(value, CONTAINER_TYPES):
+        keys, items = None, tuple(value)
+    elif kind == "cache" and hasattr(value, "cache_info"):
+        info = value.cache_info()
+        return id(value), info.currsize, None, info.misses  # cache_clear() zeroes the statistics
+    else:  # rebound to something that is not a container
+        return id(value), None, None, (stand_in(value),)
+    try:
+        hash(items)
+    except Exception:  # nested containers: one level down, by identity and size
+        items = tuple(map(stand_in, items))
+    return id(value), len(items), keys, items
+
+
+# -- what is watched ------------------------------------------------------------------------------
+@dataclass(eq=False)
+class Watched:
+    """A module-level container or cache, or a container attribute of a module-level instance."""
+
+    module: ModuleType
+    name: str
+    attribute: Optional[str]
+    kind: str  # "container", "cache", "instance"
+    aliases: List[str] = field(default_factory=list)  # other `module.name` it was found under
+
+    @property
+    def target(self) -> str:
+        """`module.name`, as dbisolint's static verdicts name it."""
+        return f"{self.module.__name__}.{self.name}"
+
+    def read(self) -> Any:
+        value = self.module.__dict__.get(self.name, MISSING)
+        return value if self.attribute is None else getattr(value, self.attribute, MISSING)
+
+    def fingerprint(self) -> Fingerprint:
+        return fingerprint(self.read(), self.kind)
+
+    def outline(self) -> Tuple[int, Optional[int]]:
+        """The first two fields of its fingerprint, at a quarter of the cost."""
+        value = self.read()
+        if isinstance(value, CONTAINER_TYPES):
+            return id(value), len(value)
+        if self.kind == "cache" and hasattr(value, "cache_info"):
+            return id(value), value.cache_info().currsize
+        return id(value), None
+
+
+class ProjectModules:
+    """Which modules are the project's own, decided as dbisolint.project decides (a test holds them
+    together): that module imports libcst, which costs this plugin's whole time budget on a quick
+    suite, also through the garbage collector's larger heap for the rest of the run."""
+
+    MARKERS = ("pyproject.toml", "setup.cfg", ".git")  # dbisolint.project.PROJECT_MARKERS
+
+    def __init__(self, config: pytest.Config) -> None:
+        import sysconfig
+
+        from .config import ConfigError, find_config_file, load_config, read_toml
+
+        rootpath = config.rootpath.resolve()
+        self.root = next(
+            (folder for folder in (rootpath, *rootpath.parents) if any((folder / m).exists() for m in self.MARKERS)),
+            rootpath,
+        )
+        self.config_file = find_config_file(rootpath)
+        try:  # only `src` and `tests`: validating the rule codes would import the rules, and libcst
+            document = read_toml(self.config_file) if self.config_file is not None else {}
+            if self.config_file is not None and self.config_file.name != "dbisolint.toml":
+                document = document.get("tool", {}).get("dbisolint", {})
+            settings = load_config(None, {"src": document.get("src"), "tests": document.get("tests")})
+        except ConfigError as error:
+            raise pytest.UsageError(f"--dbisolint-leaks: {error}") from None
+        base = self.config_file.parent if self.config_file is not None else Path.cwd()
+        src_roots = [base / folder for folder in settings.src] or [self.root / "src", self.root]
+        tests = [base / folder for folder in settings.tests] or [rootpath / path for path in config.getini("testpaths")]
+        self.test_paths = [path.resolve() for path in tests]
+        self.roots = tuple(os.path.join(os.path.realpath(root), "") for root in {self.root, *src_roots})
+        paths = sysconfig.get_paths()
+        installed = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+        self.installed = tuple(os.path.join(os.path.realpath(path), "") for path in installed)
+
+    def __contains__(self, module: ModuleType) -> bool:
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str) or module.__name__ == __name__:
+            return False
+        path = os.path.realpath(path)
+        if path.startswith(self.installed) or not path.startswith(self.roots):
+            return False
+        parts = path.split(os.sep)
+        return "site-packages" not in parts and "dist-packages" not in parts and not self.is_test(Path(path))
+
+    def is_test(self, path: Path) -> bool:
+        """dbisolint.project.Project.is_test."""
+        if path.name == "conftest.py":
+            return True
+        if self.test_paths:
+            return any(path == test or test in path.parents for test in self.test_paths)
+        try:
+            folders = path.relative_to(self.root).parts[:-1]
+        except ValueError:
+            folders = ()
+        name = path.name
+        return any(folder in ("tests", "test") for folder in folders) or (
+            (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py")
+        )
+
+
+# -- changes ------------------------------------------------------------------------------------
+@dataclass
+class Change:
+    """What one test did to one watched variable and left behind."""
+
+    test: pytest.Item
+    watched: Watched
+    shape: str  # "dict", "deque", "cache", "dict in a RateLimiter", ...
+    is_mapping: bool
+    before: Fingerprint
+    after: Fingerprint
+    added: Counter  # items (for a mapping: key/value pairs)
+    removed: Counter
+    cached: int = 0  # for a cache: the results it added
+    next_test: str = ""  # the test whose body started with it
+
+    @classmethod
+    def of(
+        cls, test: pytest.Item, watched: Watched, before: Fingerprint, after: Fingerprint, setup_changed: bool
+    ) -> Optional["Change"]:
+        value = watched.read()
+        shape = type(value).__name__
+        if watched.attribute is not None:
+            shape += f" in a {type(watched.module.__dict__.get(watched.name)).__name__}"
+        if isinstance(before[3], int) and isinstance(after[3], int):  # a cache: count its misses
+            cached = after[3] - before[3] if after[3] >= before[3] else after[3]  # else: cleared, refilled
+            if cached <= 0:
+                return None  # only read, or cleared
+            return cls(test, watched, "cache", False, before, after, Counter(), Counter(), cached)
+        before_items, after_items = _items(before), _items(after)
+        added = after_items - before_items
+        removed = Counter() if setup_changed else before_items - after_items  # a reset in the setup
+        if not added and not removed:
+            return None  # reordered, or rebound to an equal object (a reset by reassignment)
+        return cls(test, watched, shape, isinstance(value, dict), before, after, added, removed)
+
+    def survives(self, start: Fingerprint) -> bool:
+        """Whether the next test's body starts with some of this change."""
+        if start == self.after:
+            return True
+        if self.cached:  # not cleared since: the statistics only grow
+            return start[0] == self.after[0] and isinstance(start[3], int) and start[3] >= self.after[3]
+        present, left = _items(start), _items(self.after)
+        return any(present[item] >= left[item] for item in self.added) or any(
+            present[item] <= left[item] for item in self.removed
+        )
+
+    def details(self) -> Dict[str, Any]:
+        """Size before and after, and the added, removed and changed keys (or items)."""
+        added, removed = list(self.added), list(self.removed)
+        changed: List[Any] = []
+        if self.is_mapping:
+            added, removed = [_key(item) for item in added], [_key(item) for item in removed]
+            changed = [key for key in added if key in removed]
+            added = [key for key in added if key not in changed]
+            removed = [key for key in removed if key not in changed]
+        return {
+            "size_before": self.before[1],
+            "size_after": self.after[1],
+            "rebound": self.before[0] != self.after[0],
+            "cached": self.cached,
+            "added": added,
+            "removed": removed,
+            "changed": changed,
+        }
+
+    def summary(self) -> str:
+        """One line: `size 0 -> 1, added 'alice'`."""
+        details = self.details()
+        text = ["rebound to another object"] if details["rebound"] else []
+        text.append(f"size {details['size_before']} -> {details['size_after']}")
+        if self.cached:
+            text.append(f"{self.cached} new cached result{'s' if self.cached > 1 else ''}")
+        for name in ("added", "changed", "removed"):
+            items = details[name]
+            if items:
+                more = f" (+{len(items) - SHOWN_ITEMS} more)" if len(items) > SHOWN_ITEMS else ""
+                text.append(f"{name} {', '.join(map(reprlib.repr, items[:SHOWN_ITEMS]))}{more}")
+        return ", ".join(text)
+
+
+def _items(print_: Fingerprint) -> Counter:
+    """The items of a fingerprint (for a mapping: key/value pairs), to tell what was added or removed."""
+    _identity, _size, keys, values = print_
+    if not isinstance(values, tuple):
+        return Counter()
+    return Counter(values if keys is None else zip(keys, values))
+
+
+def _key(item: Any) -> Any:
+    """A mapping's items are (key, value) pairs (unless it was rebound from something else)."""
+    return item[0] if isinstance(item, tuple) and len(item) == 2 else item
+
+
+# -- the plugin ---------------------------------------------------------------------------------
+class LeakWatch:
+    """Registered when the option is given: fingerprints around every test, reports at the end."""
+
+    def __init__(self, config: pytest.Config, fail: bool, report_path: Optional[str]) -> None:
+        self.fail = fail
+        self.report_path = report_path
+        self.modules = ProjectModules(config)
+        self.watched: List[Watched] = []
+        self.by_identity: Dict[int, Watched] = {}  # id of the watched object -> its first name
+        self.examined: Dict[str, ModuleType] = {}  # module name -> the module object scanned
+        self.module_count = 0  # len(sys.modules) at the last scan
+        self.test: Optional[pytest.Item] = None  # between the plugin fixture's setup and teardown
+        self.before: Snapshot = {}
+        self.start: Dict[Watched, Tuple[int, Optional[int]]] = {}
+        self.after: Optional[Snapshot] = None  # of the last test: the next one's `before` if nothing ran since
+        self.pending: List[Change] = []  # changes of the last test, until the next body starts
+        self.leaks: List[Change] = []
+        self.unfailed: List[Change] = []  # with fail: leaks whose tests have not failed yet
+        self.verdicts: Dict[str, str] = {}
+        self.static_error = ""
+
+    # watching ---------------------------------------------------------------------------------
+    def scan(self) -> None:
+        """Watch the state of the project modules imported (or imported anew) since the last scan."""
+        for name, module in list(sys.modules.items()):
+            previous = self.examined.get(name)
+            if previous is module:
+                continue
+            self.examined[name] = module
+            if previous is not None:  # re-imported: its old objects are nobody's state any more
+                self.watched = [watched for watched in self.watched if watched.module is not previous]
+            if isinstance(module, ModuleType) and module in self.modules:
+                self.watch(module)
+        self.module_count = len(sys.modules)
+
+    def watch(self, module: ModuleType) -> None:
+        for name, value in list(vars(module).items()):
+            if name.startswith("__") and name.endswith("__"):
+                continue
+            if isinstance(value, CONTAINER_TYPES):
+                self.add(Watched(module, name, None, "container"), value)
+            elif callable(value) and hasattr(value, "cache_clear") and hasattr(value, "cache_info"):
+                if getattr(value, "__module__", None) == module.__name__:  # not imported from elsewhere
+                    self.add(Watched(module, name, None, "cache"), value)
+            elif self.is_project_instance(value):
+                for attribute, item in vars(value).items():
+                    if isinstance(item, CONTAINER_TYPES):
+                        self.add(Watched(module, name, attribute, "instance"), item)
+
+    def is_project_instance(self, value: Any) -> bool:
+        if isinstance(value, (type, ModuleType)) or not isinstance(getattr(value, "__dict__", None), dict):
+            return False
+        defined_in = sys.modules.get(type(value).__module__)
+        return defined_in is not None and defined_in in self.modules
+
+    def add(self, watched: Watched, value: Any) -> None:
+        """Watch `value` once: an object imported into another module is an alias of the first."""
+        known = self.by_identity.get(id(value))
+        if known is not None and known.read() is value:
+            known.aliases.append(watched.target)
+        else:
+            self.by_identity[id(value)] = watched
+            self.watched.append(watched)
+
+    def snapshot(self) -> Snapshot:
+        if len(sys.modules) != self.module_count:
+            self.scan()
+        return {watched: watched.fingerprint() for watched in self.watched}
+
+    # around each test ---------------------------------------------------------------------------
+    @pytest.fixture(autouse=True)
+    def _dbisolint_leak_watch(self, request: pytest.FixtureRequest) -> Iterator[None]:
+        """Set up first and torn down last of the test's own fixtures: brackets what it does."""
+        nothing_ran_since = self.after is not None and len(sys.modules) == self.module_count
+        self.test, self.start = request.node, {}
+        self.before = before = self.after if self.after is not None and nothing_ran_since else self.snapshot()
+        yield
+        self.after = after = self.snapshot()
+        for watched, print_ in after.items():
+            old = before.get(watched)
+            if old is not None and old != print_:  # None: imported during the test
+                setup_changed = self.start.get(watched, old[:2]) != old[:2]
+                change = Change.of(request.node, watched, old, print_, setup_changed)
+                if change is not None:
+                    self.pending.append(change)
+        self.test = None
+
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef) -> None:
+        if fixturedef.scope != "function":  # may change state between two tests
+            self.after = None
+
+    def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef) -> None:
+        if fixturedef.scope != "function":
+            self.after = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A test's setup passed: its body starts now, with what the last test left, or not."""
+        if report.when != "setup" or not report.passed:
+            return
+        if len(sys.modules) != self.module_count:
+            self.scan()
+        for change in self.pending:
+            if change.survives(change.watched.fingerprint()):
+                change.next_test = report.nodeid
+                self.leaks.append(change)
+                if self.fail:
+                    self.unfailed.append(change)
+        self.pending = []
+        if self.test is not None and self.test.nodeid == report.nodeid:
+            self.start = {watched: watched.outline() for watched in self.watched}
+        else:  # a test without the plugin's fixture (not a function) may change state too
+            self.after = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logfinish(self) -> None:
+        """With `fail`: each leaking test gets an error in its teardown, as soon as it is known."""
+        by_test: Dict[pytest.Item, List[Change]] = {}
+        for change in self.unfailed:
+            by_test.setdefault(change.test, []).append(change)
+        self.unfailed = []
+        for test, changes in by_test.items():
+            lines = [f"dbisolint: this test left module state that {changes[0].next_test} started with:"]
+            lines += [f"  {label(change.watched)}: {change.summary()}" for change in changes]
+            report = pytest.TestReport(
+                test.nodeid, test.location, dict.fromkeys(test.keywords, 1), "failed", "\n".join(lines),
+                "teardown", user_properties=test.user_properties,
+            )  # fmt: skip
+            test.ihook.pytest_runtest_logreport(report=report)
+
+    # the end ------------------------------------------------------------------------------------
+    def pytest_sessionfinish(self) -> None:
+        if self.leaks:  # without leaks there is nothing to compare the static verdicts with
+            from .checker import check
+            from .config import load_config
+
+            try:
+                config = load_config(self.modules.config_file, {"select": ["DBI1"]})
+                self.verdicts = check([self.modules.root], config).state_verdicts
+            except Exception as error:  # the runtime findings stand without the static ones
+                self.static_error = f"{type(error).__name__}: {error}"
+        if self.report_path is not None:
+            import json
+
+            with open(self.report_path, "w", encoding="utf-8") as stream:
+                json.dump([self.json_item(change) for change in self.ordered_leaks()], stream, indent=2)
+                stream.write("\n")
+
+    def verdict(self, watched: Watched) -> Optional[str]:
+        """dbisolint's static verdict: "DBI101"-"DBI103", "reset", or None (not state statically)."""
+        for target in (watched.target, *watched.aliases):
+            if target in self.verdicts:
+                return self.verdicts[target]
+        return None
+
+    def agrees(self, watched: Watched) -> bool:
+        return self.verdict(watched) not in (None, "reset")
+
+    def ordered_leaks(self) -> List[Change]:
+        """Disagreements with the static verdicts first, then by variable, in test order."""
+        return sorted(self.leaks, key=lambda change: (self.agrees(change.watched), label(change.watched)))
+
+    def json_item(self, change: Change) -> Dict[str, Any]:
+        details = change.details()
+        for name in ("added", "removed", "changed"):
+            details[name] = [reprlib.repr(item) for item in details[name]]
+        watched = change.watched
+        return {
+            "test": change.test.nodeid,
+            "module": watched.module.__name__,
+            "name": watched.name,
+            "attribute": watched.attribute,
+            "kind": watched.kind,
+            "type": change.shape,
+            "static": self.verdict(watched),
+            "next_test": change.next_test,
+            **details,
+            "summary": change.summary(),
+        }
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        write = terminalreporter.write_line
+        terminalreporter.write_sep("=", "dbisolint: module state leaked from test to test")
+        if not self.leaks:
+            write(f"No test leaked module state ({len(self.watched)} variables watched).")
+            return
+        by_variable: Dict[Watched, List[Change]] = {}
+        for change in self.ordered_leaks():
+            by_variable.setdefault(change.watched, []).append(change)
+        disagreements = sum(not self.agrees(watched) for watched in by_variable)
+        write(
+            f"{len(by_variable)} variables leaked by {len({change.test for change in self.leaks})} tests; "
+            f"{disagreements} disagree with dbisolint's static verdict (listed first)."
+        )
+        if self.static_error:
+            write(f"Static verdicts unavailable: {self.static_error}", yellow=True)
+        for watched, changes in by_variable.items():
+            verdict = self.verdict(watched)
+            static = {None: "not flagged", "reset": "reset by the suite"}.get(verdict, f"flagged by {verdict}")
+            agreed = self.agrees(watched)
+            write("")
+            write(
+                f"{label(watched)} ({changes[0].shape})  static: {static}{'' if agreed else '  <- disagrees'}",
+                bold=True, red=not agreed,
+            )  # fmt: skip
+            for change in changes:
+                write(f"    {change.test.nodeid}: {change.summary()}")
+
+
+def label(watched: Watched) -> str:
+    return watched.target if watched.attribute is None else f"{watched.target}.{watched.attribute}"
