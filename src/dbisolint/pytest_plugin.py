@@ -10,10 +10,10 @@ project classes. Each is fingerprinted (identity, size, a shallow tuple of its i
 
 When a change is a leak. Around each test: `before` (when the plugin's autouse fixture is set up:
 after the fixtures of wider scope, before the test's own), `start` (when its setup has passed:
-what its body starts with; identity and size only) and `after` (when the plugin's fixture is torn
-down: after the test's own fixtures, before those of wider scope). What the test added (in `after`,
-not in `before`) or removed (in `before`, not in `after`, unless the setup changed it: a reset) is
-a leak when the next test's body still starts with it. So a reset in the test's teardown leaves no
+what its body starts with) and `after` (when the plugin's fixture is torn down: after the test's
+own fixtures, before those of wider scope). What the test added (in `after`, not in `before`) or
+removed (in `before` and `start`, not in `after`) is a leak when the next test's body still starts
+with it. So a reset in the test's teardown leaves no
 change, a reset in the next test's setup leaves nothing behind, state filled at import (also by a
 module first imported during a test) is in no `before`, and fixtures of wider scope belong to no
 single test.
@@ -137,15 +137,6 @@ class Watched:
     def fingerprint(self) -> Fingerprint:
         return fingerprint(self.read(), self.kind)
 
-    def outline(self) -> Tuple[int, Optional[int]]:
-        """The first two fields of its fingerprint, at a quarter of the cost."""
-        value = self.read()
-        if isinstance(value, CONTAINER_TYPES):
-            return id(value), len(value)
-        if self.kind == "cache" and hasattr(value, "cache_info"):
-            return id(value), value.cache_info().currsize
-        return id(value), None
-
 
 class ProjectModules:
     """Which modules are the project's own, decided as dbisolint.project decides (a test holds them
@@ -225,7 +216,7 @@ class Change:
 
     @classmethod
     def of(
-        cls, test: pytest.Item, watched: Watched, before: Fingerprint, after: Fingerprint, setup_changed: bool
+        cls, test: pytest.Item, watched: Watched, before: Fingerprint, start: Fingerprint, after: Fingerprint
     ) -> Optional["Change"]:
         value = watched.read()
         shape = type(value).__name__
@@ -238,7 +229,7 @@ class Change:
             return cls(test, watched, "cache", False, before, after, Counter(), Counter(), cached)
         before_items, after_items = _items(before), _items(after)
         added = after_items - before_items
-        removed = Counter() if setup_changed else before_items - after_items  # a reset in the setup
+        removed = (before_items & _items(start)) - after_items  # what the setup removed: a reset
         if not added and not removed:
             return None  # reordered, or rebound to an equal object (a reset by reassignment)
         return cls(test, watched, shape, isinstance(value, dict), before, after, added, removed)
@@ -315,7 +306,8 @@ class LeakWatch:
         self.module_count = 0  # len(sys.modules) at the last scan
         self.test: Optional[pytest.Item] = None  # between the plugin fixture's setup and teardown
         self.before: Snapshot = {}
-        self.start: Dict[Watched, Tuple[int, Optional[int]]] = {}
+        self.start: Optional[Snapshot] = None
+        self.fixtures_in_setup = False  # whether the test's setup ran fixtures besides the plugin's
         self.after: Optional[Snapshot] = None  # of the last test: the next one's `before` if nothing ran since
         self.pending: List[Change] = []  # changes of the last test, until the next body starts
         self.leaks: List[Change] = []
@@ -376,15 +368,15 @@ class LeakWatch:
     def _dbisolint_leak_watch(self, request: pytest.FixtureRequest) -> Iterator[None]:
         """Set up first and torn down last of the test's own fixtures: brackets what it does."""
         nothing_ran_since = self.after is not None and len(sys.modules) == self.module_count
-        self.test, self.start = request.node, {}
+        self.test, self.start, self.fixtures_in_setup = request.node, None, False
         self.before = before = self.after if self.after is not None and nothing_ran_since else self.snapshot()
         yield
         self.after = after = self.snapshot()
+        start = self.start if self.start is not None else before
         for watched, print_ in after.items():
             old = before.get(watched)
             if old is not None and old != print_:  # None: imported during the test
-                setup_changed = self.start.get(watched, old[:2]) != old[:2]
-                change = Change.of(request.node, watched, old, print_, setup_changed)
+                change = Change.of(request.node, watched, old, start.get(watched, old), print_)
                 if change is not None:
                     self.pending.append(change)
         self.test = None
@@ -392,6 +384,8 @@ class LeakWatch:
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef) -> None:
         if fixturedef.scope != "function":  # may change state between two tests
             self.after = None
+        elif self.test is not None:
+            self.fixtures_in_setup = True
 
     def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef) -> None:
         if fixturedef.scope != "function":
@@ -411,7 +405,7 @@ class LeakWatch:
                     self.unfailed.append(change)
         self.pending = []
         if self.test is not None and self.test.nodeid == report.nodeid:
-            self.start = {watched: watched.outline() for watched in self.watched}
+            self.start = self.snapshot() if self.fixtures_in_setup else self.before
         else:  # a test without the plugin's fixture (not a function) may change state too
             self.after = None
 
@@ -485,15 +479,17 @@ class LeakWatch:
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "dbisolint: module state leaked from test to test")
         if not self.leaks:
-            write(f"No test leaked module state ({len(self.watched)} variables watched).")
+            write(f"No test leaked module state ({plural(len(self.watched), 'variable')} watched).")
             return
         by_variable: Dict[Watched, List[Change]] = {}
         for change in self.ordered_leaks():
             by_variable.setdefault(change.watched, []).append(change)
+        tests = len({change.test for change in self.leaks})
         disagreements = sum(not self.agrees(watched) for watched in by_variable)
+        verdicts = {0: "all agree with", 1: "1 disagrees with"}.get(disagreements, f"{disagreements} disagree with")
         write(
-            f"{len(by_variable)} variables leaked by {len({change.test for change in self.leaks})} tests; "
-            f"{disagreements} disagree with dbisolint's static verdict (listed first)."
+            f"{plural(len(by_variable), 'variable')} leaked by {plural(tests, 'test')}; {verdicts} dbisolint's "
+            f"static verdicts{' (listed first)' if disagreements else ''}."
         )
         if self.static_error:
             write(f"Static verdicts unavailable: {self.static_error}", yellow=True)
@@ -512,3 +508,7 @@ class LeakWatch:
 
 def label(watched: Watched) -> str:
     return watched.target if watched.attribute is None else f"{watched.target}.{watched.attribute}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
