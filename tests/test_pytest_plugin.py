@@ -51,8 +51,8 @@ KINDS_LEAKS = {
         ("lookup_cache", "app.store.lookup"),
         ("settings_cache", "app.store.settings"),
         ("limiter_windows", "app.store.limiter._windows"),
-        ("hidden", "app.hidden._hidden"),
-        ("reset_elsewhere", "app.hidden._reset_elsewhere"),
+        ("hidden", "app.unseen._hidden"),
+        ("reset_elsewhere", "app.unseen._reset_elsewhere"),
     ]
 }
 
@@ -150,16 +150,18 @@ def test_reports_every_kind_and_no_reset_or_import_time_state(pytester: pytest.P
     assert by_test["counts"]["changed"] == ["'visits'"]
     assert by_test["lookup_cache"]["cached"] == 1
     assert by_test["limiter_windows"]["type"] == "dict in a RateLimiter"
+    assert (by_test["users"]["module"], by_test["users"]["name"]) == ("app.store", "_users")  # not app.api
     result.stdout.fnmatch_lines(
         [
             "14 variables leaked by 16 tests; 2 disagree with dbisolint's static verdicts (listed first).",
             "",
-            "app.hidden._hidden (dict)  static: not flagged  <- disagrees",
+            "app.unseen._hidden (dict)  static: not flagged  <- disagrees",
             "    tests/test_leaks.py::test_leaks_hidden: size 0 -> 1, added 'key'",
             "",
-            "app.hidden._reset_elsewhere (list)  static: reset by the suite  <- disagrees",
+            "app.unseen._reset_elsewhere (list)  static: reset by the suite  <- disagrees",
         ]
     )
+    result.stdout.fnmatch_lines(["app.store.lookup (also app.api.cached_lookup) (cache)  static: flagged by DBI102"])
 
 
 def test_fail_mode_gives_each_leaking_test_an_error_in_its_teardown(pytester: pytest.Pytester) -> None:
@@ -173,7 +175,7 @@ def test_fail_mode_gives_each_leaking_test_an_error_in_its_teardown(pytester: py
         [
             "*ERROR at teardown of test_leaks_users*",
             "dbisolint: this test left module state that tests/test_leaks.py::test_leaks_events started with:",
-            "  app.store._users: size 0 -> 1, added 'alice'",
+            "  app.store._users (also app.api.users): size 0 -> 1, added 'alice'",
         ]
     )
 
@@ -217,6 +219,70 @@ def test_a_leak_is_what_the_next_test_that_runs_starts_with(pytester: pytest.Pyt
     ]
 
 
+def test_fixtures_of_wider_scope_belong_to_no_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[project]\nname = 'p'\nversion = '0'\n")
+    pytester.makepyfile(
+        store="_registered = set()\n",
+        test_wide="""
+        import pytest
+
+        import store
+
+
+        @pytest.fixture(scope="class")
+        def registered():
+            store._registered.add("plugin")
+            yield
+            store._registered.discard("plugin")
+
+
+        def test_before_the_class():
+            assert not store._registered
+
+
+        @pytest.mark.usefixtures("registered")
+        class TestWithThePlugin:
+            def test_one(self):
+                assert store._registered == {"plugin"}
+
+            def test_two(self):
+                assert store._registered == {"plugin"}
+
+
+        def test_after_the_class():
+            assert not store._registered
+
+
+        def test_last():
+            pass
+        """,
+    )
+    result, report = run_with_report(pytester)
+    result.assert_outcomes(passed=5)
+    assert report == []
+
+
+def test_without_static_verdicts_the_leaks_are_still_reported(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[project]\nname = 'p'\nversion = '0'\n")
+    pytester.makepyfile(store="_items = {}\n")
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "helpers.py").write_text("print 'python 2'\n")  # not collected, not parsed
+    (pytester.path / "tests" / "test_store.py").write_text(
+        "import store\n\ndef test_leaks():\n    store._items[1] = 1\n\ndef test_next():\n    pass\n"
+    )
+    pytester.syspathinsert()
+    result, report = run_with_report(pytester)
+    assert [(item["name"], item["static"]) for item in report] == [("_items", None)]
+    result.stdout.fnmatch_lines(
+        [
+            "1 variable leaked by 1 test; dbisolint's static verdicts are unavailable: "
+            "tests/helpers.py: this test file cannot be parsed*",
+            "",
+            "store._items (dict)  static: unknown",
+        ]
+    )
+
+
 def test_after_fix_the_polluted_suite_leaks_nothing(pytester: pytest.Pytester) -> None:
     project = copy_project(pytester, "projects/polluted_suite")
     fixed = run_dbisolint(["--fix", "."], cwd=project)
@@ -232,8 +298,8 @@ def test_after_fix_only_what_the_static_rules_miss_still_leaks(pytester: pytest.
     assert run_dbisolint(["--fix", "."], cwd=project).returncode == 0
     _result, report = run_with_report(pytester)
     assert leaked(report) == {
-        ("tests/test_leaks.py::test_leaks_hidden", "app.hidden._hidden"),
-        ("tests/test_leaks.py::test_leaks_reset_elsewhere", "app.hidden._reset_elsewhere"),
+        ("tests/test_leaks.py::test_leaks_hidden", "app.unseen._hidden"),
+        ("tests/test_leaks.py::test_leaks_reset_elsewhere", "app.unseen._reset_elsewhere"),
     }
 
 

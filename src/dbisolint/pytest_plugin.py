@@ -114,6 +114,17 @@ def fingerprint(value: Any, kind: str) -> Fingerprint:
     return id(value), len(items), keys, items
 
 
+def is_cache(value: Any) -> bool:
+    """A `functools.lru_cache` or `cache` function (or anything that keeps the same statistics)."""
+    if not callable(value) or not hasattr(value, "cache_clear") or not callable(getattr(value, "cache_info", None)):
+        return False
+    try:
+        info = value.cache_info()
+    except Exception:  # an object that only looks like one
+        return False
+    return isinstance(getattr(info, "misses", None), int) and isinstance(getattr(info, "currsize", None), int)
+
+
 # -- what is watched ------------------------------------------------------------------------------
 @dataclass(eq=False)
 class Watched:
@@ -312,12 +323,16 @@ class LeakWatch:
         self.pending: List[Change] = []  # changes of the last test, until the next body starts
         self.leaks: List[Change] = []
         self.unfailed: List[Change] = []  # with fail: leaks whose tests have not failed yet
-        self.verdicts: Dict[str, str] = {}
-        self.static_error = ""
+        self.verdicts: Optional[Dict[str, str]] = None  # dbisolint's, once checked
+        self.static_error = ""  # why there are none
 
     # watching ---------------------------------------------------------------------------------
     def scan(self) -> None:
-        """Watch the state of the project modules imported (or imported anew) since the last scan."""
+        """Watch the state of the project modules imported (or imported anew) since the last scan.
+
+        sys.modules is in the order imports finished: a module comes after those it imports from,
+        so an object imported elsewhere is named after the module that defines it first.
+        """
         for name, module in list(sys.modules.items()):
             previous = self.examined.get(name)
             if previous is module:
@@ -335,9 +350,8 @@ class LeakWatch:
                 continue
             if isinstance(value, CONTAINER_TYPES):
                 self.add(Watched(module, name, None, "container"), value)
-            elif callable(value) and hasattr(value, "cache_clear") and hasattr(value, "cache_info"):
-                if getattr(value, "__module__", None) == module.__name__:  # not imported from elsewhere
-                    self.add(Watched(module, name, None, "cache"), value)
+            elif is_cache(value):
+                self.add(Watched(module, name, None, "cache"), value)
             elif self.is_project_instance(value):
                 for attribute, item in vars(value).items():
                     if isinstance(item, CONTAINER_TYPES):
@@ -433,9 +447,15 @@ class LeakWatch:
 
             try:
                 config = load_config(self.modules.config_file, {"select": ["DBI1"]})
-                self.verdicts = check([self.modules.root], config).state_verdicts
+                result = check([self.modules.root], config)
             except Exception as error:  # the runtime findings stand without the static ones
                 self.static_error = f"{type(error).__name__}: {error}"
+            else:
+                skipped = [problem for problem in result.problems if problem.kind == "StateRulesSkipped"]
+                if skipped:
+                    self.static_error = f"{skipped[0].path}: {skipped[0].message}"
+                else:
+                    self.verdicts = result.state_verdicts
         if self.report_path is not None:
             import json
 
@@ -445,13 +465,10 @@ class LeakWatch:
 
     def verdict(self, watched: Watched) -> Optional[str]:
         """dbisolint's static verdict: "DBI101"-"DBI103", "reset", or None (not state statically)."""
-        for target in (watched.target, *watched.aliases):
-            if target in self.verdicts:
-                return self.verdicts[target]
-        return None
+        return None if self.verdicts is None else self.verdicts.get(watched.target)
 
     def agrees(self, watched: Watched) -> bool:
-        return self.verdict(watched) not in (None, "reset")
+        return self.verdicts is None or self.verdict(watched) not in (None, "reset")
 
     def ordered_leaks(self) -> List[Change]:
         """Disagreements with the static verdicts first, then by variable, in test order."""
@@ -487,15 +504,16 @@ class LeakWatch:
         tests = len({change.test for change in self.leaks})
         disagreements = sum(not self.agrees(watched) for watched in by_variable)
         verdicts = {0: "all agree with", 1: "1 disagrees with"}.get(disagreements, f"{disagreements} disagree with")
-        write(
-            f"{plural(len(by_variable), 'variable')} leaked by {plural(tests, 'test')}; {verdicts} dbisolint's "
-            f"static verdicts{' (listed first)' if disagreements else ''}."
-        )
-        if self.static_error:
-            write(f"Static verdicts unavailable: {self.static_error}", yellow=True)
+        leaked = f"{plural(len(by_variable), 'variable')} leaked by {plural(tests, 'test')}"
+        if self.verdicts is None:
+            write(f"{leaked}; dbisolint's static verdicts are unavailable: {self.static_error}")
+        else:
+            write(f"{leaked}; {verdicts} dbisolint's static verdicts{' (listed first)' if disagreements else ''}.")
         for watched, changes in by_variable.items():
             verdict = self.verdict(watched)
             static = {None: "not flagged", "reset": "reset by the suite"}.get(verdict, f"flagged by {verdict}")
+            if self.verdicts is None:
+                static = "unknown"
             agreed = self.agrees(watched)
             write("")
             write(
@@ -507,7 +525,10 @@ class LeakWatch:
 
 
 def label(watched: Watched) -> str:
-    return watched.target if watched.attribute is None else f"{watched.target}.{watched.attribute}"
+    """`app.store._users`, `app.store.limiter._windows`, and the other names it is imported as."""
+    suffix = "" if watched.attribute is None else f".{watched.attribute}"
+    names = [f"{target}{suffix}" for target in (watched.target, *watched.aliases)]
+    return names[0] + (f" (also {', '.join(names[1:])})" if names[1:] else "")
 
 
 def plural(count: int, noun: str) -> str:
