@@ -8,15 +8,14 @@ finds them from pytest's rootdir; not the standard library, site-packages or the
 in them the module-level containers, `functools` caches, and container attributes of instances of
 project classes. Each is fingerprinted (identity, size, a shallow tuple of its items), never copied.
 
-When a change is a leak. Around each test: `before` (when the plugin's autouse fixture is set up:
-after the fixtures of wider scope, before the test's own), `start` (when its setup has passed:
-what its body starts with) and `after` (when the plugin's fixture is torn down: after the test's
-own fixtures, before those of wider scope). What the test added (in `after`, not in `before`) or
-removed (in `before` and `start`, not in `after`) is a leak when the next test's body still starts
-with it. So a reset in the test's teardown leaves no
-change, a reset in the next test's setup leaves nothing behind, state filled at import (also by a
-module first imported during a test) is in no `before`, and fixtures of wider scope belong to no
-single test.
+When a change is a leak. Three fingerprints per test: `before`, when its first own (function-scoped)
+fixture is about to be set up, after those of wider scope; `start`, when its setup has passed (what
+its body starts with); `after`, when its own fixtures are torn down, before those of wider scope
+(a finalizer registered ahead of its fixtures'). What the test added (in `after`, not in `before`)
+or removed (in `before` and `start`, not in `after`) is a leak when the next test's body still
+starts with it. So a reset in the test's teardown leaves no change, a reset in the next test's
+setup leaves nothing behind, state filled at import (also by a module first imported during a
+test) is in no `before`, and fixtures of wider scope belong to no single test.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 import pytest
 
@@ -37,9 +36,10 @@ import pytest
 CONTAINER_TYPES = (dict, list, set, bytearray, deque)
 MISSING = object()  # a watched name or attribute that is gone
 SHOWN_ITEMS = 3  # added or removed items shown per change in the terminal
-# (identity, size, keys, values): for a mapping, tuples of its keys and values; for a list, deque or
-# set, None and a tuple of its items; for a cache, None and its misses since it was last cleared;
-# for anything else, None and a stand-in for it. Unhashable values are replaced by stand-ins.
+# (identity, size, keys, values): for a mapping, tuples of its keys and values; for a set, None and
+# a frozenset of it; for a list or deque, None and a tuple of its items; for a cache, None and its
+# misses since it was last cleared; for anything else, None and (a stand-in for it,). Unhashable
+# values and items are replaced by stand-ins.
 Fingerprint = Tuple[int, Optional[int], Optional[Tuple[Any, ...]], Any]
 Snapshot = Dict["Watched", Fingerprint]
 
@@ -85,21 +85,25 @@ class Opaque(NamedTuple):
 
 
 def stand_in(item: Any) -> Any:
-    try:
-        hash(item)
-        return item
-    except Exception:  # unhashable, or a broken __hash__
+    if type(item).__hash__ is not None:  # no exception raised for the usual unhashables: it is slow
         try:
-            size: Optional[int] = len(item)
-        except Exception:
-            size = None
-        return Opaque(type(item).__name__, id(item), size)
+            hash(item)
+            return item
+        except Exception:  # a tuple holding a list, a broken __hash__
+            pass
+    try:
+        size: Optional[int] = len(item)
+    except Exception:
+        size = None
+    return Opaque(type(item).__name__, id(item), size)
 
 
 def fingerprint(value: Any, kind: str) -> Fingerprint:
     if isinstance(value, dict):  # keys and values apart: no tuple per item, twice as fast
         keys: Optional[Tuple[Any, ...]] = tuple(value)
         items = tuple(value.values())
+    elif isinstance(value, set):
+        return id(value), len(value), None, frozenset(value)
     elif isinstance(value, CONTAINER_TYPES):
         keys, items = None, tuple(value)
     elif kind == "cache" and hasattr(value, "cache_info"):
@@ -135,6 +139,10 @@ class Watched:
     attribute: Optional[str]
     kind: str  # "container", "cache", "instance"
     aliases: List[str] = field(default_factory=list)  # other `module.name` it was found under
+    namespace: Dict[str, Any] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.namespace = vars(self.module)
 
     @property
     def target(self) -> str:
@@ -142,7 +150,7 @@ class Watched:
         return f"{self.module.__name__}.{self.name}"
 
     def read(self) -> Any:
-        value = self.module.__dict__.get(self.name, MISSING)
+        value = self.namespace.get(self.name, MISSING)
         return value if self.attribute is None else getattr(value, self.attribute, MISSING)
 
     def fingerprint(self) -> Fingerprint:
@@ -220,8 +228,8 @@ class Change:
     is_mapping: bool
     before: Fingerprint
     after: Fingerprint
-    added: Counter  # items (for a mapping: key/value pairs)
-    removed: Counter
+    added: Union[AbstractSet[Any], Counter]  # items (for a mapping: key/value pairs)
+    removed: Union[AbstractSet[Any], Counter]
     cached: int = 0  # for a cache: the results it added
     next_test: str = ""  # the test whose body started with it
 
@@ -232,15 +240,17 @@ class Change:
         value = watched.read()
         shape = type(value).__name__
         if watched.attribute is not None:
-            shape += f" in a {type(watched.module.__dict__.get(watched.name)).__name__}"
+            shape += f" in a {type(watched.namespace.get(watched.name)).__name__}"
         if isinstance(before[3], int) and isinstance(after[3], int):  # a cache: count its misses
             cached = after[3] - before[3] if after[3] >= before[3] else after[3]  # else: cleared, refilled
             if cached <= 0:
                 return None  # only read, or cleared
-            return cls(test, watched, "cache", False, before, after, Counter(), Counter(), cached)
-        before_items, after_items = _items(before), _items(after)
+            return cls(test, watched, "cache", False, before, after, frozenset(), frozenset(), cached)
+        before_items, start_items, after_items = items = [_items(before), _items(start), _items(after)]
+        if any(isinstance(collection, Counter) for collection in items):  # rebound from a set to a list...
+            before_items, start_items, after_items = map(Counter, items)
         added = after_items - before_items
-        removed = (before_items & _items(start)) - after_items  # what the setup removed: a reset
+        removed = (before_items & start_items) - after_items  # what the setup removed: a reset
         if not added and not removed:
             return None  # reordered, or rebound to an equal object (a reset by reassignment)
         return cls(test, watched, shape, isinstance(value, dict), before, after, added, removed)
@@ -252,13 +262,16 @@ class Change:
         if self.cached:  # not cleared since: the statistics only grow
             return start[0] == self.after[0] and isinstance(start[3], int) and start[3] >= self.after[3]
         present, left = _items(start), _items(self.after)
-        return any(present[item] >= left[item] for item in self.added) or any(
-            present[item] <= left[item] for item in self.removed
-        )
+        if isinstance(present, Counter) and isinstance(left, Counter):  # all the copies it added, or not
+            return any(present[item] >= left[item] for item in self.added) or any(
+                present[item] <= left[item] for item in self.removed
+            )
+        return any(item in present for item in self.added) or any(item not in present for item in self.removed)
 
     def details(self) -> Dict[str, Any]:
-        """Size before and after, and the added, removed and changed keys (or items)."""
-        added, removed = list(self.added), list(self.removed)
+        """Size before and after, and the added, removed and changed keys (or items), in order."""
+        added = list(dict.fromkeys(item for item in _in_order(self.after) if item in self.added))
+        removed = list(dict.fromkeys(item for item in _in_order(self.before) if item in self.removed))
         changed: List[Any] = []
         if self.is_mapping:
             added, removed = [_key(item) for item in added], [_key(item) for item in removed]
@@ -290,12 +303,24 @@ class Change:
         return ", ".join(text)
 
 
-def _items(print_: Fingerprint) -> Counter:
-    """The items of a fingerprint (for a mapping: key/value pairs), to tell what was added or removed."""
+def _items(print_: Fingerprint) -> Union[AbstractSet[Any], Counter]:
+    """The items of a fingerprint, to tell what was added or removed: a set (of key/value pairs for
+    a mapping), or for a list or deque a multiset."""
     _identity, _size, keys, values = print_
-    if not isinstance(values, tuple):
-        return Counter()
-    return Counter(values if keys is None else zip(keys, values))
+    if keys is not None:
+        return set(zip(keys, values))
+    if isinstance(values, frozenset):
+        return values
+    return Counter(values) if isinstance(values, tuple) else frozenset()
+
+
+def _in_order(print_: Fingerprint) -> Iterable[Any]:
+    _identity, _size, keys, values = print_
+    if keys is not None:
+        return zip(keys, values)
+    if isinstance(values, frozenset):
+        return sorted(values, key=repr)
+    return values if isinstance(values, tuple) else ()
 
 
 def _key(item: Any) -> Any:
@@ -315,10 +340,10 @@ class LeakWatch:
         self.by_identity: Dict[int, Watched] = {}  # id of the watched object -> its first name
         self.examined: Dict[str, ModuleType] = {}  # module name -> the module object scanned
         self.module_count = 0  # len(sys.modules) at the last scan
-        self.test: Optional[pytest.Item] = None  # between the plugin fixture's setup and teardown
+        self.test: Optional[pytest.Item] = None  # from `begin` to `end`
         self.before: Snapshot = {}
         self.start: Optional[Snapshot] = None
-        self.fixtures_in_setup = False  # whether the test's setup ran fixtures besides the plugin's
+        self.setup_fixtures = False  # whether the test has fixtures of its own, which may change state
         self.after: Optional[Snapshot] = None  # of the last test: the next one's `before` if nothing ran since
         self.pending: List[Change] = []  # changes of the last test, until the next body starts
         self.leaks: List[Change] = []
@@ -375,53 +400,64 @@ class LeakWatch:
     def snapshot(self) -> Snapshot:
         if len(sys.modules) != self.module_count:
             self.scan()
-        return {watched: watched.fingerprint() for watched in self.watched}
+        prints = {}
+        for watched in self.watched:  # Watched.fingerprint inlined: this loop is most of the plugin's cost
+            value = watched.namespace.get(watched.name, MISSING)
+            if watched.attribute is not None:
+                value = getattr(value, watched.attribute, MISSING)
+            prints[watched] = fingerprint(value, watched.kind)
+        return prints
 
     # around each test ---------------------------------------------------------------------------
-    @pytest.fixture(autouse=True)
-    def _dbisolint_leak_watch(self, request: pytest.FixtureRequest) -> Iterator[None]:
-        """Set up first and torn down last of the test's own fixtures: brackets what it does."""
-        nothing_ran_since = self.after is not None and len(sys.modules) == self.module_count
-        self.test, self.start, self.fixtures_in_setup = request.node, None, False
-        self.before = before = self.after if self.after is not None and nothing_ran_since else self.snapshot()
-        yield
-        self.after = after = self.snapshot()
-        start = self.start if self.start is not None else before
-        for watched, print_ in after.items():
-            old = before.get(watched)
-            if old is not None and old != print_:  # None: imported during the test
-                change = Change.of(request.node, watched, old, start.get(watched, old), print_)
-                if change is not None:
-                    self.pending.append(change)
-        self.test = None
-
-    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef) -> None:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> None:
         if fixturedef.scope != "function":  # may change state between two tests
             self.after = None
-        elif self.test is not None:
-            self.fixtures_in_setup = True
+        elif self.test is not request.node:  # its first own fixture: fixtures of wider scope are set up
+            self.begin(request.node, setup_fixtures=True)
 
     def pytest_fixture_post_finalizer(self, fixturedef: pytest.FixtureDef) -> None:
         if fixturedef.scope != "function":
             self.after = None
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A test's setup passed: its body starts now, with what the last test left, or not."""
-        if report.when != "setup" or not report.passed:
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
+        """The setup passed: the test's body starts now, with what the last test left, or not."""
+        outcome = yield
+        if outcome.excinfo is not None:
             return
         if len(sys.modules) != self.module_count:
             self.scan()
         for change in self.pending:
             if change.survives(change.watched.fingerprint()):
-                change.next_test = report.nodeid
+                change.next_test = item.nodeid
                 self.leaks.append(change)
                 if self.fail:
                     self.unfailed.append(change)
         self.pending = []
-        if self.test is not None and self.test.nodeid == report.nodeid:
-            self.start = self.snapshot() if self.fixtures_in_setup else self.before
-        else:  # a test without the plugin's fixture (not a function) may change state too
-            self.after = None
+        if self.test is not item:  # no fixture of its own
+            self.begin(item, setup_fixtures=False)
+        self.start = self.snapshot() if self.setup_fixtures else self.before
+
+    def begin(self, test: pytest.Item, setup_fixtures: bool) -> None:
+        """Before the test's own fixtures (if any); its teardown ends with `end`."""
+        nothing_ran_since = self.after is not None and len(sys.modules) == self.module_count
+        self.test, self.setup_fixtures, self.start = test, setup_fixtures, None
+        self.before = self.after if self.after is not None and nothing_ran_since else self.snapshot()
+        test.addfinalizer(self.end)  # the first of its finalizers: run last, before those of wider scope
+
+    def end(self) -> None:
+        """After the test's own fixtures are torn down: what it changed waits for the next test."""
+        self.after = after = self.snapshot()
+        before = self.before
+        start = self.start if self.start is not None else before
+        for watched, print_ in after.items() if after != before else ():
+            old = before.get(watched)
+            if old is not None and old != print_:  # None: imported during the test
+                change = Change.of(self.test, watched, old, start.get(watched, old), print_)
+                if change is not None:
+                    self.pending.append(change)
+        self.test = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logfinish(self) -> None:
