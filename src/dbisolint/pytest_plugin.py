@@ -20,6 +20,7 @@ test) is in no `before`, and fixtures of wider scope belong to no single test.
 
 from __future__ import annotations
 
+import operator
 import os
 import reprlib
 import sys
@@ -36,6 +37,7 @@ import pytest
 CONTAINER_TYPES = (dict, list, set, bytearray, deque)
 MISSING = object()  # a watched name or attribute that is gone
 SHOWN_ITEMS = 3  # added or removed items shown per change in the terminal
+SHOWN_TESTS = 5  # leaking tests shown per variable in the terminal (the JSON report has them all)
 # (identity, size, keys, values): for a mapping, tuples of its keys and values; for a set, None and
 # a frozenset of it; for a list or deque, None and a tuple of its items; for a cache, None and its
 # misses since it was last cleared; for anything else, None and (a stand-in for it,). Unhashable
@@ -114,8 +116,22 @@ def fingerprint(value: Any, kind: str) -> Fingerprint:
     try:
         hash(items)
     except Exception:  # nested containers: one level down, by identity and size
-        items = tuple(map(stand_in, items))
+        items = _value_stand_ins(items) if keys is not None else tuple(map(stand_in, items))
     return id(value), len(items), keys, items
+
+
+_type_name = operator.attrgetter("__name__")
+
+
+def _value_stand_ins(values: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """A mapping's values with stand-ins, at C speed when none is hashable (a dict of lists); they
+    equal Opaque ones, but are never shown, so they need not be of that class."""
+    if all(kind.__hash__ is None for kind in set(map(type, values))):
+        try:
+            return tuple(zip(map(_type_name, map(type, values)), map(id, values), map(len, values)))
+        except TypeError:  # one without a size
+            pass
+    return tuple(map(stand_in, values))
 
 
 def is_cache(value: Any) -> bool:
@@ -246,8 +262,10 @@ class Change:
             if cached <= 0:
                 return None  # only read, or cleared
             return cls(test, watched, "cache", False, before, after, frozenset(), frozenset(), cached)
-        before_items, start_items, after_items = items = [_items(before), _items(start), _items(after)]
-        if any(isinstance(collection, Counter) for collection in items):  # rebound from a set to a list...
+        before_items, after_items = _items(before), _items(after)
+        start_items = before_items if start is before else _items(start)
+        items = (before_items, start_items, after_items)
+        if len({isinstance(collection, Counter) for collection in items}) > 1:  # a set rebound to a list...
             before_items, start_items, after_items = map(Counter, items)
         added = after_items - before_items
         removed = (before_items & start_items) - after_items  # what the setup removed: a reset
@@ -556,8 +574,10 @@ class LeakWatch:
                 f"{label(watched)} ({changes[0].shape})  static: {static}{'' if agreed else '  <- disagrees'}",
                 bold=True, red=not agreed,
             )  # fmt: skip
-            for change in changes:
+            for change in changes[:SHOWN_TESTS]:
                 write(f"    {change.test.nodeid}: {change.summary()}")
+            if len(changes) > SHOWN_TESTS:
+                write(f"    ... and {plural(len(changes) - SHOWN_TESTS, 'more test')}")
 
 
 def label(watched: Watched) -> str:
