@@ -98,7 +98,9 @@ def test_inactive_unless_asked_and_cheap_to_import(pytester: pytest.Pytester) ->
     # Asked for, it imports nothing heavy during the run either: with no leak, no static check.
     on = pytester.runpytest_subprocess("-s", "--dbisolint-leaks")
     on.assert_outcomes(passed=1)
-    on.stdout.fnmatch_lines(["*LEAK-WATCH-REGISTERED True", "*dbisolint: module state leaked*", "No test leaked*"])
+    on.stdout.fnmatch_lines(
+        ["*LEAK-WATCH-REGISTERED True", "*dbisolint: module state leaked*", "No test leaked module state*"]
+    )
 
 
 def test_names_exactly_the_leaking_tests_and_variables_of_the_polluted_suite(pytester: pytest.Pytester) -> None:
@@ -129,7 +131,10 @@ def test_names_exactly_the_leaking_tests_and_variables_of_the_polluted_suite(pyt
         ]
     )
     result.stdout.fnmatch_lines(
-        ["app.state.settings (cache)  static: flagged by DBI102", "    *::test_settings_follow_the_environment: *1 new cached result"]
+        [
+            "app.state.settings (cache)  static: flagged by DBI102",
+            "    *::test_settings_follow_the_environment: size 0 -> 1, 1 new cached result",
+        ]
     )
 
 
@@ -161,7 +166,9 @@ def test_reports_every_kind_and_no_reset_or_import_time_state(pytester: pytest.P
             "app.unseen._reset_elsewhere (list)  static: reset by the suite  <- disagrees",
         ]
     )
-    result.stdout.fnmatch_lines(["app.store.lookup (also app.api.cached_lookup) (cache)  static: flagged by DBI102"])
+    result.stdout.fnmatch_lines(
+        ["app.store.lookup (also app.api.cached_lookup) (cache)  static: flagged by DBI102"]
+    )
 
 
 def test_fail_mode_gives_each_leaking_test_an_error_in_its_teardown(pytester: pytest.Pytester) -> None:

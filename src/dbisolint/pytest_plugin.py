@@ -136,7 +136,7 @@ def _value_stand_ins(values: Tuple[Any, ...]) -> Tuple[Any, ...]:
 
 def is_cache(value: Any) -> bool:
     """A `functools.lru_cache` or `cache` function (or anything that keeps the same statistics)."""
-    if not callable(value) or not hasattr(value, "cache_clear") or not callable(getattr(value, "cache_info", None)):
+    if not (callable(value) and hasattr(value, "cache_clear") and callable(getattr(value, "cache_info", None))):
         return False
     try:
         info = value.cache_info()
@@ -187,7 +187,7 @@ class ProjectModules:
 
         rootpath = config.rootpath.resolve()
         self.root = next(
-            (folder for folder in (rootpath, *rootpath.parents) if any((folder / m).exists() for m in self.MARKERS)),
+            (path for path in (rootpath, *rootpath.parents) if any((path / m).exists() for m in self.MARKERS)),
             rootpath,
         )
         self.config_file = find_config_file(rootpath)
@@ -200,7 +200,7 @@ class ProjectModules:
             raise pytest.UsageError(f"--dbisolint-leaks: {error}") from None
         base = self.config_file.parent if self.config_file is not None else Path.cwd()
         src_roots = [base / folder for folder in settings.src] or [self.root / "src", self.root]
-        tests = [base / folder for folder in settings.tests] or [rootpath / path for path in config.getini("testpaths")]
+        tests = [base / folder for folder in settings.tests] or map(rootpath.joinpath, config.getini("testpaths"))
         self.test_paths = [path.resolve() for path in tests]
         self.roots = tuple(os.path.join(os.path.realpath(root), "") for root in {self.root, *src_roots})
         paths = sysconfig.get_paths()
@@ -362,7 +362,7 @@ class LeakWatch:
         self.before: Snapshot = {}
         self.start: Optional[Snapshot] = None
         self.setup_fixtures = False  # whether the test has fixtures of its own, which may change state
-        self.after: Optional[Snapshot] = None  # of the last test: the next one's `before` if nothing ran since
+        self.after: Optional[Snapshot] = None  # of the last test: the next `before`, if nothing ran since
         self.pending: List[Change] = []  # changes of the last test, until the next body starts
         self.leaks: List[Change] = []
         self.unfailed: List[Change] = []  # with fail: leaks whose tests have not failed yet
@@ -419,7 +419,7 @@ class LeakWatch:
         if len(sys.modules) != self.module_count:
             self.scan()
         prints = {}
-        for watched in self.watched:  # Watched.fingerprint inlined: this loop is most of the plugin's cost
+        for watched in self.watched:  # Watched.fingerprint, inlined: most of the plugin's time is here
             value = watched.namespace.get(watched.name, MISSING)
             if watched.attribute is not None:
                 value = getattr(value, watched.attribute, MISSING)
@@ -466,16 +466,17 @@ class LeakWatch:
 
     def end(self) -> None:
         """After the test's own fixtures are torn down: what it changed waits for the next test."""
+        test, before, self.test = self.test, self.before, None
         self.after = after = self.snapshot()
-        before = self.before
+        if after == before:  # the usual case, told at C speed
+            return
         start = self.start if self.start is not None else before
-        for watched, print_ in after.items() if after != before else ():
+        for watched, print_ in after.items():
             old = before.get(watched)
             if old is not None and old != print_:  # None: imported during the test
-                change = Change.of(self.test, watched, old, start.get(watched, old), print_)
+                change = Change.of(test, watched, old, start.get(watched, old), print_)
                 if change is not None:
                     self.pending.append(change)
-        self.test = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logfinish(self) -> None:
@@ -555,29 +556,34 @@ class LeakWatch:
         by_variable: Dict[Watched, List[Change]] = {}
         for change in self.ordered_leaks():
             by_variable.setdefault(change.watched, []).append(change)
-        tests = len({change.test for change in self.leaks})
+        tests = {change.test for change in self.leaks}
+        leaked = f"{plural(len(by_variable), 'variable')} leaked by {plural(len(tests), 'test')}"
         disagreements = sum(not self.agrees(watched) for watched in by_variable)
-        verdicts = {0: "all agree with", 1: "1 disagrees with"}.get(disagreements, f"{disagreements} disagree with")
-        leaked = f"{plural(len(by_variable), 'variable')} leaked by {plural(tests, 'test')}"
         if self.verdicts is None:
             write(f"{leaked}; dbisolint's static verdicts are unavailable: {self.static_error}")
+        elif disagreements:
+            agree = "1 disagrees" if disagreements == 1 else f"{disagreements} disagree"
+            write(f"{leaked}; {agree} with dbisolint's static verdicts (listed first).")
         else:
-            write(f"{leaked}; {verdicts} dbisolint's static verdicts{' (listed first)' if disagreements else ''}.")
+            write(f"{leaked}; all agree with dbisolint's static verdicts.")
         for watched, changes in by_variable.items():
-            verdict = self.verdict(watched)
-            static = {None: "not flagged", "reset": "reset by the suite"}.get(verdict, f"flagged by {verdict}")
-            if self.verdicts is None:
-                static = "unknown"
             agreed = self.agrees(watched)
             write("")
             write(
-                f"{label(watched)} ({changes[0].shape})  static: {static}{'' if agreed else '  <- disagrees'}",
+                f"{label(watched)} ({changes[0].shape})  static: {self.static_text(watched)}"
+                + ("" if agreed else "  <- disagrees"),
                 bold=True, red=not agreed,
             )  # fmt: skip
             for change in changes[:SHOWN_TESTS]:
                 write(f"    {change.test.nodeid}: {change.summary()}")
             if len(changes) > SHOWN_TESTS:
                 write(f"    ... and {plural(len(changes) - SHOWN_TESTS, 'more test')}")
+
+    def static_text(self, watched: Watched) -> str:
+        verdict = self.verdict(watched)
+        if self.verdicts is None:
+            return "unknown"
+        return {None: "not flagged", "reset": "reset by the suite"}.get(verdict, f"flagged by {verdict}")
 
 
 def label(watched: Watched) -> str:

@@ -126,7 +126,8 @@ def timed(project: Path, *arguments: str) -> float:
     """Wall time of `python arguments...` in `project`, with this checkout's dbisolint."""
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, *arguments], cwd=project, env=environment, capture_output=True, text=True)
+    command = [sys.executable, *arguments]
+    result = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{arguments} failed in {project}:\n{result.stdout}\n{result.stderr}")
