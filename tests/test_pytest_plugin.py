@@ -226,6 +226,29 @@ def test_a_leak_is_what_the_next_test_that_runs_starts_with(pytester: pytest.Pyt
     ]
 
 
+def test_objects_that_fail_when_looked_at_are_not_watched(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[project]\nname = 'p'\nversion = '0'\n")
+    pytester.makepyfile(
+        store="""
+        class Proxy:  # as werkzeug's LocalProxy outside an application context
+            def __getattr__(self, name):
+                raise RuntimeError("outside of context")
+
+            @property
+            def __class__(self):
+                raise RuntimeError("outside of context")
+
+
+        current_user = Proxy()
+        _items = []
+        """,
+        test_store="import store\n\ndef test_leaks():\n    store._items.append(1)\n\ndef test_next():\n    pass\n",
+    )
+    result, report = run_with_report(pytester)
+    result.assert_outcomes(passed=2)
+    assert [item["name"] for item in report] == ["_items"]
+
+
 def test_fixtures_of_wider_scope_belong_to_no_test(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml("[project]\nname = 'p'\nversion = '0'\n")
     pytester.makepyfile(

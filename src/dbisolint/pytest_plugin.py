@@ -391,11 +391,14 @@ class LeakWatch:
         for name, value in list(vars(module).items()):
             if name.startswith("__") and name.endswith("__"):
                 continue
-            if isinstance(value, CONTAINER_TYPES):
-                self.add(Watched(module, name, None, "container"), value)
-            elif is_cache(value):
-                self.add(Watched(module, name, None, "cache"), value)
-            elif self.is_project_instance(value):
+            try:
+                kind = "container" if isinstance(value, CONTAINER_TYPES) else "cache" if is_cache(value) else None
+                instance = kind is None and self.is_project_instance(value)
+            except Exception:  # a lazy proxy that fails when looked at (outside its context): not watched
+                continue
+            if kind is not None:
+                self.add(Watched(module, name, None, kind), value)
+            elif instance:
                 for attribute, item in vars(value).items():
                     if isinstance(item, CONTAINER_TYPES):
                         self.add(Watched(module, name, attribute, "instance"), item)
