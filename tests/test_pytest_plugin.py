@@ -190,11 +190,20 @@ def test_fail_mode_gives_each_leaking_test_an_error_in_its_teardown(pytester: py
 def test_a_leak_is_what_the_next_test_that_runs_starts_with(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml("[project]\nname = 'p'\nversion = '0'\n")
     pytester.makepyfile(
-        store="_items = {}\n_cleared_by_the_next_setup = []\n",
+        store="""
+        _items = {}
+        _cleared_by_the_next_setup = []
+        _filled_at_import_cleared_in_setups = {"a": 1}
+        """,
         test_order="""
         import pytest
 
         import store
+
+
+        @pytest.fixture(autouse=True)
+        def clear_before_each_test():
+            store._filled_at_import_cleared_in_setups.clear()
 
 
         @pytest.fixture
@@ -205,6 +214,7 @@ def test_a_leak_is_what_the_next_test_that_runs_starts_with(pytester: pytest.Pyt
         def test_leaks():
             store._items["a"] = 1
             store._cleared_by_the_next_setup.append(1)
+            store._filled_at_import_cleared_in_setups["b"] = 2
 
 
         @pytest.mark.skip

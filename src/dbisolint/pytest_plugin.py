@@ -9,11 +9,11 @@ in them the module-level containers, `functools` caches, and container attribute
 project classes. Each is fingerprinted (identity, size, a shallow tuple of its items), never copied.
 
 When a change is a leak. Three fingerprints per test: `before`, when its first own (function-scoped)
-fixture is about to be set up, after those of wider scope; `start`, when its setup has passed (what
-its body starts with); `after`, when its own fixtures are torn down, before those of wider scope
-(a finalizer registered ahead of its fixtures'). What the test added (in `after`, not in `before`)
-or removed (in `before` and `start`, not in `after`) is a leak when the next test's body still
-starts with it. So a reset in the test's teardown leaves no change, a reset in the next test's
+fixture is about to be set up, after those of wider scope; `start`, when its body is about to run
+(its setup passed); `after`, when its own fixtures are torn down, before those of wider scope (a
+finalizer registered ahead of its fixtures'). What the test added (in `after`, not in `before`) or
+removed (in `before` and `start`, not in `after`) is a leak when the next test's body still starts
+with it. So a reset in the test's teardown leaves no change, a reset in the next test's
 setup leaves nothing behind, state filled at import (also by a module first imported during a
 test) is in no `before`, and fixtures of wider scope belong to no single test.
 """
@@ -28,7 +28,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import AbstractSet, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import AbstractSet, Any, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple, Union
 
 import pytest
 
@@ -362,6 +362,7 @@ class LeakWatch:
         self.before: Snapshot = {}
         self.start: Optional[Snapshot] = None
         self.setup_fixtures = False  # whether the test has fixtures of its own, which may change state
+        self.changing: Set[Watched] = set()  # those that changed at some point: `start` looks closer
         self.after: Optional[Snapshot] = None  # of the last test: the next `before`, if nothing ran since
         self.pending: List[Change] = []  # changes of the last test, until the next body starts
         self.leaks: List[Change] = []
@@ -441,12 +442,9 @@ class LeakWatch:
         if fixturedef.scope != "function":
             self.after = None
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
         """The setup passed: the test's body starts now, with what the last test left, or not."""
-        outcome = yield
-        if outcome.excinfo is not None:
-            return
         if len(sys.modules) != self.module_count:
             self.scan()
         for change in self.pending:
@@ -458,7 +456,23 @@ class LeakWatch:
         self.pending = []
         if self.test is not item:  # no fixture of its own
             self.begin(item, setup_fixtures=False)
-        self.start = self.snapshot() if self.setup_fixtures else self.before
+        self.start = self.start_snapshot() if self.setup_fixtures else self.before
+
+    def start_snapshot(self) -> Snapshot:
+        """Fingerprints of what has changed before, or now has another identity or size; the rest is
+        as it was `before` (a setup that replaces import-time content at equal size is not seen)."""
+        start, changing = {}, self.changing
+        for watched, before in self.before.items():
+            value = watched.namespace.get(watched.name, MISSING)
+            if watched.attribute is not None:
+                value = getattr(value, watched.attribute, MISSING)
+            size = len(value) if isinstance(value, CONTAINER_TYPES) else None
+            if watched in changing or watched.kind == "cache" or id(value) != before[0] or size != before[1]:
+                changing.add(watched)
+                start[watched] = fingerprint(value, watched.kind)
+            else:
+                start[watched] = before
+        return start
 
     def begin(self, test: pytest.Item, setup_fixtures: bool) -> None:
         """Before the test's own fixtures (if any); its teardown ends with `end`."""
@@ -477,6 +491,7 @@ class LeakWatch:
         for watched, print_ in after.items():
             old = before.get(watched)
             if old is not None and old != print_:  # None: imported during the test
+                self.changing.add(watched)
                 change = Change.of(test, watched, old, start.get(watched, old), print_)
                 if change is not None:
                     self.pending.append(change)

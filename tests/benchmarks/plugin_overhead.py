@@ -125,6 +125,7 @@ check([root], load_config(find_config_file(root), {"select": ["DBI1"]}))
 def timed(project: Path, *arguments: str) -> float:
     """Wall time of `python arguments...` in `project`, with this checkout's dbisolint."""
     environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)  # as usual: bytecode (and rewritten asserts) cached
     started = time.perf_counter()
     command = [sys.executable, *arguments]
     result = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True)
