@@ -102,6 +102,8 @@ def stand_in(item: Any) -> Any:
 
 def fingerprint(value: Any, kind: str) -> Fingerprint:
     if isinstance(value, dict):  # keys and values apart: no tuple per item, twice as fast
+        if not value:  # the usual state of a dict between tests
+            return id(value), 0, (), ()
         keys: Optional[Tuple[Any, ...]] = tuple(value)
         items = tuple(value.values())
     elif isinstance(value, set):
@@ -459,19 +461,20 @@ class LeakWatch:
         self.start = self.start_snapshot() if self.setup_fixtures else self.before
 
     def start_snapshot(self) -> Snapshot:
-        """Fingerprints of what has changed before, or now has another identity or size; the rest is
-        as it was `before` (a setup that replaces import-time content at equal size is not seen)."""
+        """What differs from `before`, for the removal rule: so nothing that was empty (nothing to
+        remove), no cache (judged by its misses); fingerprints of what has changed before or now has
+        another identity or size (a setup that replaces import-time content at equal size is not seen)."""
         start, changing = {}, self.changing
         for watched, before in self.before.items():
+            if before[1] == 0 or watched.kind == "cache":
+                continue
             value = watched.namespace.get(watched.name, MISSING)
             if watched.attribute is not None:
                 value = getattr(value, watched.attribute, MISSING)
             size = len(value) if isinstance(value, CONTAINER_TYPES) else None
-            if watched in changing or watched.kind == "cache" or id(value) != before[0] or size != before[1]:
+            if watched in changing or id(value) != before[0] or size != before[1]:
                 changing.add(watched)
                 start[watched] = fingerprint(value, watched.kind)
-            else:
-                start[watched] = before
         return start
 
     def begin(self, test: pytest.Item, setup_fixtures: bool) -> None:
