@@ -132,7 +132,8 @@ def timed(project: Path, *arguments: str) -> Tuple[float, float]:
     environment.pop("PYTHONDONTWRITEBYTECODE", None)  # as usual: bytecode (and rewritten asserts) cached
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, *arguments], cwd=project, env=environment, capture_output=True, text=True)
+    command = [sys.executable, *arguments]
+    result = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"{arguments} failed in {project}:\n{result.stdout}\n{result.stderr}")
@@ -162,10 +163,11 @@ def main() -> None:
             for index, clock in enumerate(("wall", "CPU")):
                 without = statistics.median(sample[index] for sample in times[False])
                 with_plugin = statistics.median(sample[index] for sample in times[True])
+                per_test = (with_plugin - without) / arguments.tests * 1e6
                 print(
                     f"{version}, {clock} time: {arguments.tests} tests, {arguments.runs} runs each: without the "
-                    f"plugin {without:.2f} s, with it {with_plugin:.2f} s (medians): ratio {with_plugin / without:.2f}, "
-                    f"{(with_plugin - without) / arguments.tests * 1e6:.0f} µs per test"
+                    f"plugin {without:.2f} s, with it {with_plugin:.2f} s (medians): "
+                    f"ratio {with_plugin / without:.2f}, {per_test:.0f} µs per test"
                 )
             if version == "leaky":
                 static = statistics.median(timed(project, "-c", STATIC_CHECK)[0] for _ in range(arguments.runs))
