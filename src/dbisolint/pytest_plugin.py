@@ -362,7 +362,7 @@ class LeakWatch:
         self.module_count = 0  # len(sys.modules) at the last scan
         self.test: Optional[pytest.Item] = None  # from `begin` to `end`
         self.before: Snapshot = {}
-        self.start: Optional[Snapshot] = None
+        self.start: Snapshot = {}  # only where it differs from `before`
         self.setup_fixtures = False  # whether the test has fixtures of its own, which may change state
         self.changing: Set[Watched] = set()  # those that changed at some point: `start` looks closer
         self.after: Optional[Snapshot] = None  # of the last test: the next `before`, if nothing ran since
@@ -458,12 +458,14 @@ class LeakWatch:
         self.pending = []
         if self.test is not item:  # no fixture of its own
             self.begin(item, setup_fixtures=False)
-        self.start = self.start_snapshot() if self.setup_fixtures else self.before
+        if self.setup_fixtures:
+            self.start = self.start_snapshot()
 
     def start_snapshot(self) -> Snapshot:
-        """What differs from `before`, for the removal rule: so nothing that was empty (nothing to
-        remove), no cache (judged by its misses); fingerprints of what has changed before or now has
-        another identity or size (a setup that replaces import-time content at equal size is not seen)."""
+        """The fingerprints that may differ from `before` where the removal rule needs them: not for
+        what was empty (nothing to remove), nor caches (judged by their misses); for what has changed
+        before, or now has another identity or size. A setup that replaces import-time content at
+        equal size is not seen."""
         start, changing = {}, self.changing
         for watched, before in self.before.items():
             if before[1] == 0 or watched.kind == "cache":
@@ -480,7 +482,7 @@ class LeakWatch:
     def begin(self, test: pytest.Item, setup_fixtures: bool) -> None:
         """Before the test's own fixtures (if any); its teardown ends with `end`."""
         nothing_ran_since = self.after is not None and len(sys.modules) == self.module_count
-        self.test, self.setup_fixtures, self.start = test, setup_fixtures, None
+        self.test, self.setup_fixtures, self.start = test, setup_fixtures, {}
         self.before = self.after if self.after is not None and nothing_ran_since else self.snapshot()
         test.addfinalizer(self.end)  # the first of its finalizers: run last, before those of wider scope
 
@@ -490,12 +492,11 @@ class LeakWatch:
         self.after = after = self.snapshot()
         if after == before:  # the usual case, told at C speed
             return
-        start = self.start if self.start is not None else before
         for watched, print_ in after.items():
             old = before.get(watched)
             if old is not None and old != print_:  # None: imported during the test
                 self.changing.add(watched)
-                change = Change.of(test, watched, old, start.get(watched, old), print_)
+                change = Change.of(test, watched, old, self.start.get(watched, old), print_)
                 if change is not None:
                     self.pending.append(change)
 
