@@ -176,35 +176,25 @@ class Watched:
 
 
 class ProjectModules:
-    """Which modules are the project's own, decided as dbisolint.project decides (a test holds them
-    together): that module imports libcst, which costs this plugin's whole time budget on a quick
-    suite, also through the garbage collector's larger heap for the rest of the run."""
-
-    MARKERS = ("pyproject.toml", "setup.cfg", ".git")  # dbisolint.project.PROJECT_MARKERS
+    """Which modules are the project's own: under the project's root or source roots as dbisolint
+    finds them (dbisolint.project), not installed, not the test suite."""
 
     def __init__(self, config: pytest.Config) -> None:
         import sysconfig
 
-        from .config import ConfigError, find_config_file, load_config, read_toml
+        from .config import ConfigError, find_config_file, load_config
+        from .project import Project
 
         rootpath = config.rootpath.resolve()
-        self.root = next(
-            (path for path in (rootpath, *rootpath.parents) if any((path / m).exists() for m in self.MARKERS)),
-            rootpath,
-        )
         self.config_file = find_config_file(rootpath)
-        try:  # only `src` and `tests`: validating the rule codes would import the rules, and libcst
-            document = read_toml(self.config_file) if self.config_file is not None else {}
-            if self.config_file is not None and self.config_file.name != "dbisolint.toml":
-                document = document.get("tool", {}).get("dbisolint", {})
-            settings = load_config(None, {"src": document.get("src"), "tests": document.get("tests")})
+        try:
+            settings = load_config(self.config_file)
         except ConfigError as error:
             raise pytest.UsageError(f"--dbisolint-leaks: {error}") from None
-        base = self.config_file.parent if self.config_file is not None else Path.cwd()
-        src_roots = [base / folder for folder in settings.src] or [self.root / "src", self.root]
-        tests = [base / folder for folder in settings.tests] or map(rootpath.joinpath, config.getini("testpaths"))
-        self.test_paths = [path.resolve() for path in tests]
-        self.roots = tuple(os.path.join(os.path.realpath(root), "") for root in {self.root, *src_roots})
+        self.project = Project.of(rootpath, settings)
+        self.roots = tuple(
+            os.path.join(os.path.realpath(root), "") for root in {self.project.root, *self.project.src_roots}
+        )
         paths = sysconfig.get_paths()
         installed = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
         self.installed = tuple(os.path.join(os.path.realpath(path), "") for path in installed)
@@ -217,22 +207,7 @@ class ProjectModules:
         if path.startswith(self.installed) or not path.startswith(self.roots):
             return False
         parts = path.split(os.sep)
-        return "site-packages" not in parts and "dist-packages" not in parts and not self.is_test(Path(path))
-
-    def is_test(self, path: Path) -> bool:
-        """dbisolint.project.Project.is_test."""
-        if path.name == "conftest.py":
-            return True
-        if self.test_paths:
-            return any(path == test or test in path.parents for test in self.test_paths)
-        try:
-            folders = path.relative_to(self.root).parts[:-1]
-        except ValueError:
-            folders = ()
-        name = path.name
-        return any(folder in ("tests", "test") for folder in folders) or (
-            (name.startswith("test_") and name.endswith(".py")) or name.endswith("_test.py")
-        )
+        return "site-packages" not in parts and "dist-packages" not in parts and not self.project.is_test(Path(path))
 
 
 # -- changes ------------------------------------------------------------------------------------
@@ -524,7 +499,7 @@ class LeakWatch:
 
             try:
                 config = load_config(self.modules.config_file, {"select": ["DBI1"]})
-                result = check([self.modules.root], config)
+                result = check([self.modules.project.root], config)
             except Exception as error:  # the runtime findings stand without the static ones
                 self.static_error = f"{type(error).__name__}: {error}"
             else:
