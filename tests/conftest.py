@@ -60,3 +60,77 @@ def copy_fixture(tmp_path: Path):
 
 def lines(text: str) -> List[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+# Managed by `dbisolint --fix`: resets the module-level state dbisolint found (DBI101-DBI103)
+# around every test. Re-running `--fix` rewrites this part; add entries by running it again.
+_DBISOLINT_STATE = (
+    ("dbisolint.flake8_plugin", "_project_findings", "cache", ()),
+    ("dbisolint.flake8_plugin", "_project_root", "cache", ()),
+    ("dbisolint.project", "_project", "cache", ()),
+    ("dbisolint.project", "project_root", "cache", ()),
+)
+
+
+@pytest.fixture(autouse=True)
+def _dbisolint_reset_module_state():
+    """Snapshot the module-level state listed above before each test, restore it after.
+
+    Only modules the tests have already imported are touched: importing one from here could run
+    its side effects before this conftest has set up the environment.
+    """
+    import sys
+
+    slots = []
+    caches = []
+    for module_name, name, kind, attributes in _DBISOLINT_STATE:
+        module = sys.modules.get(module_name)
+        if module is None or not hasattr(module, name):
+            continue
+        target = getattr(module, name)
+        if kind == "cache":
+            target.cache_clear()
+            caches.append(target)
+        elif kind == "instance":
+            slots.extend(
+                (target, attribute, _dbisolint_snapshot(getattr(target, attribute)))
+                for attribute in attributes
+                if hasattr(target, attribute)
+            )
+        else:
+            slots.append((module, name, _dbisolint_snapshot(target)))
+    yield
+    for owner, attribute, snapshot in slots:
+        _dbisolint_restore(owner, attribute, snapshot)
+    for cached in caches:
+        cached.cache_clear()
+
+
+def _dbisolint_snapshot(value):
+    """The object itself and a copy of its contents (deep when possible: nested containers too)."""
+    import copy
+
+    try:
+        return value, copy.deepcopy(value)
+    except (TypeError, ValueError, AttributeError, RecursionError, copy.Error):
+        # Contents that cannot be deep-copied (locks, tasks): a shallow copy then.
+        return value, copy.copy(value)
+
+
+def _dbisolint_restore(owner, attribute, snapshot):
+    """Put the original object back (the test may have rebound it) and refill it in place, so
+    that contents filled at import, such as registries, survive."""
+    import collections
+
+    original, contents = snapshot
+    setattr(owner, attribute, original)
+    if original is contents:
+        return
+    if isinstance(original, (list, bytearray)):
+        original[:] = contents
+    elif isinstance(original, collections.deque):
+        original.clear()
+        original.extend(contents)
+    elif hasattr(original, "clear") and hasattr(original, "update"):
+        original.clear()
+        original.update(contents)

@@ -46,7 +46,7 @@ _IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+(\([^)]*\)
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=4096)  # noqa: DBI102 (pure: the same input always gives the same answer)
 def reset_pattern(name: bytes) -> "re.Pattern[bytes]":
     """Where `name` may be reset or drained: `name.clear()`, `name.cache_clear()`, `setattr(m,
     "name", ...)`, `patch.object`/`patch.dict`/`patch("m.name")`, `m.name = ...`, `global name`,
