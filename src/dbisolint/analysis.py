@@ -6,6 +6,9 @@ what the cross-file rules need leaves as plain facts (see state.py).
 
 from __future__ import annotations
 
+import ast
+import traceback
+
 from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
@@ -119,7 +122,7 @@ class RuleCrash(Exception):
     def __init__(self, rule: str, error: BaseException) -> None:
         super().__init__(f"{rule} failed: {type(error).__name__}: {error}")
         self.rule = rule
-        self.error = error
+        self.trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
 def _guarded(rule: str, function, *args):  # type: ignore[no-untyped-def]
@@ -131,7 +134,30 @@ def _guarded(rule: str, function, *args):  # type: ignore[no-untyped-def]
         raise RuleCrash(rule, error) from error
 
 
+def cpython_tree(source: bytes) -> Tuple[Optional[ast.Module], Optional[str]]:
+    """CPython's own tree of the file (lines.py measures with it), and why libcst must not parse
+    the file: CPython refuses deep nesting cleanly, where libcst's native parser overflows its
+    stack and takes the process down."""
+    try:
+        return ast.parse(source), None
+    except SyntaxError as error:
+        if "too many nested" in str(error):
+            return None, "too deeply nested to parse"
+        return None, None  # newer syntax than this interpreter's, or an error libcst reports
+    except (RecursionError, MemoryError):
+        return None, "too deeply nested to parse"
+    except ValueError:  # null bytes
+        return None, None
+
+
 def analyse_source(task: FileTask, source: bytes) -> FileReport:
+    if task.max_bytes and len(source) > task.max_bytes:
+        size = f"{len(source) / 1e6:.1f} MB"
+        limit = f"{task.max_bytes / 1e6:.1f} MB"
+        return FileReport(task.path, problems=(Problem(task.path, "Skipped", f"{size} is over max-file-size ({limit})"),))
+    tree, refusal = cpython_tree(source)
+    if refusal is not None:
+        return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
     try:
         module = cst.parse_module(source)
         visitor = FileVisitor(task.module)
@@ -139,15 +165,18 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, LookupError, RecursionError) as error:
         return FileReport(task.path, problems=(decode_problem(task.path, error),))
     try:
-        return _FileAnalysis(task, source, module, visitor).report()
+        return _FileAnalysis(task, source, module, visitor, tree).report()
     except RuleCrash as crash:
-        return FileReport(task.path, problems=(Problem(task.path, "InternalError", str(crash)),))
+        return FileReport(task.path, problems=(Problem(task.path, "InternalError", str(crash), detail=crash.trace),))
     except RecursionError:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", "too deeply nested to analyse"),))
 
 
 class _FileAnalysis:
-    def __init__(self, task: FileTask, source: bytes, module: cst.Module, visitor: FileVisitor) -> None:
+    def __init__(
+        self, task: FileTask, source: bytes, module: cst.Module, visitor: FileVisitor, tree: Optional[ast.Module]
+    ) -> None:
+        self.tree = tree
         self.task = task
         self.source = source
         self.module = module
@@ -173,7 +202,7 @@ class _FileAnalysis:
         facts = None
         if self.task.state is not None:
             collector = StateCollector(
-                self.visitor, self.task.path, self.task.is_test, self.task.state, Locator(self.module, self.source), self.silenced
+                self.visitor, self.task.path, self.task.is_test, self.task.state, Locator(self.module, self.source, self.tree), self.silenced
             )
             facts = _guarded("DBI101-DBI103", collector.facts)
         return FileReport(self.task.path, findings=findings, facts=facts, fixed_source=self._fixed_source(verdicts))

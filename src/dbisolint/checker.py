@@ -254,6 +254,7 @@ class _Run:
             edits=not plain and item.reported and self.edits,
             is_test=item.is_test,
             state=self.settings if self.state_on else None,
+            max_bytes=self.config.max_file_kb * 1024,
         )
 
     def analyse(self, items: List[_Item]) -> None:

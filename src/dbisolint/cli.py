@@ -61,6 +61,7 @@ def _codes(values: Tuple[str, ...]) -> Optional[List[str]]:
 @click.option("--statistics", is_flag=True, help="Print only a count of findings per rule.")
 @click.option("--show-fixes", is_flag=True, help="After --fix, list the fixes applied, per file and rule.")
 @click.option("-q", "--quiet", is_flag=True, help="Print the findings only: no summary or hints.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the traceback of an internal error.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes that parse files (default: the machine's cores).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option(
@@ -91,6 +92,7 @@ def check(
     statistics: bool,
     show_fixes: bool,
     quiet: bool,
+    verbose: bool,
     jobs: Optional[int],
     no_cache: bool,
     cache_dir: Optional[Path],
@@ -157,6 +159,10 @@ def check(
             text = _with_closing_lines(text, chosen_format, result, unsafe_fixes, show_fixes)
     if text:
         click.echo(text)
+    if verbose:
+        for problem in result.problems:
+            if problem.detail:
+                click.echo(f"{problem.path}: {problem.kind}:\n{problem.detail}", err=True)
     sys.exit(_exit_code(bool(result.findings), result.problems, exit_zero))
 
 
@@ -193,7 +199,7 @@ def _with_closing_lines(text: str, chosen_format: str, result: Any, unsafe: bool
 
 
 def _exit_code(found: bool, problems: Sequence[Any], exit_zero: bool) -> int:
-    if any(problem.kind == "InternalError" for problem in problems):
+    if any(problem.kind in ("InternalError", "ParserCrash") for problem in problems):
         return EXIT_ERROR
     if exit_zero:
         return EXIT_CLEAN

@@ -37,6 +37,7 @@ _KEYS: Dict[str, Tuple[str, str]] = {
     "include-test-state": ("check_test_state", "bool"),
     "output-format": ("output_format", "format"),
     "force-exclude": ("force_exclude", "bool"),
+    "max-file-kb": ("max_file_kb", "int"),
 }
 
 
@@ -58,6 +59,10 @@ def validate_codes(values: Iterable[str], where: str) -> Tuple[str, ...]:
 
 def _convert(key: str, kind: str, value: Any, where: str) -> Any:
     name = f"{where}: `{key}`"
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{name} must be a whole number of kilobytes (0: no limit), not {value!r}")
+        return value
     if kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{name} must be true or false, not {value!r}")

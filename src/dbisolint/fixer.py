@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from .model import Problem
 
 
 def write_fixes(changes: Dict[str, Tuple[bytes, bytes]]) -> List[Problem]:
-    """Write each changed file; a file that cannot be written is a problem, the others still land."""
+    """Write each changed file; a file that cannot be written is a problem, the others still land.
+
+    Each file is replaced in one rename, so an interruption leaves it as it was or fully fixed;
+    SIGTERM is turned into KeyboardInterrupt meanwhile, so that no temporary file is left behind.
+    """
     problems = []
-    for shown, (before, after) in changes.items():
-        problem = write_atomically(Path(shown), shown, before, after)
-        if problem is not None:
-            problems.append(problem)
+    with _terminate_as_interrupt():
+        for shown, (before, after) in changes.items():
+            problem = write_atomically(Path(shown), shown, before, after)
+            if problem is not None:
+                problems.append(problem)
     return problems
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def write_atomically(path: Path, shown: str, before: bytes, after: bytes) -> Optional[Problem]:
@@ -37,6 +60,11 @@ def write_atomically(path: Path, shown: str, before: bytes, after: bytes) -> Opt
     if (current if current is not None else b"") != before:
         return Problem(shown, "FixError", "changed on disk since it was read; not overwritten")
     mode = stat.S_IMODE(path.stat().st_mode) if current is not None else None
+    # Read-only by its mode bits, even for a user (root) whom the system would let write.
+    if mode is not None and not mode & stat.S_IWUSR:
+        return Problem(shown, "WriteError", "the file is read-only; not fixed")
+    if not stat.S_IMODE(path.parent.stat().st_mode) & stat.S_IWUSR:
+        return Problem(shown, "WriteError", "its folder is read-only; not fixed")
     temporary = None
     try:
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".dbisolint")
@@ -54,7 +82,7 @@ def write_atomically(path: Path, shown: str, before: bytes, after: bytes) -> Opt
         temporary = None
     except OSError as error:
         return Problem(shown, "WriteError", f"cannot write the fix: {error.strerror or error}")
-    finally:
+    finally:  # also on KeyboardInterrupt: the temporary file goes, the file stays as it was
         if temporary is not None:
             try:
                 os.unlink(temporary)

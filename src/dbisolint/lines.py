@@ -19,14 +19,13 @@ from .model import Position
 
 
 class Locator:
-    def __init__(self, module: cst.Module, source: bytes) -> None:
+    def __init__(self, module: cst.Module, source: bytes, tree: Optional[ast.Module]) -> None:
+        """`tree`: CPython's ast of the same source, or None where CPython cannot parse it."""
         self.module = module
         self.lines = source.splitlines()
         self._positions: Optional[object] = None
         self._statements: Optional[Dict[int, ast.AST]] = None
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
+        if tree is None:
             return
         statements: Dict[int, ast.AST] = {}
         try:

@@ -56,6 +56,7 @@ class Problem:
     kind: str  # e.g. "SyntaxError", "ReadError"
     message: str
     start: Optional[Position] = None
+    detail: Optional[str] = None  # a traceback, for an internal error (shown with --verbose)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Config:
     check_test_state: bool = False
     output_format: Optional[str] = None  # None: not chosen (concise, or github on GitHub Actions)
     force_exclude: bool = False  # apply `exclude` to files named on the command line too
+    max_file_kb: int = 2048  # libcst parses about 50 KB a second: larger files are skipped
     # The folder that relative paths in this config are relative to (the config file's folder).
     root: str = "."
 
@@ -140,3 +142,4 @@ class FileTask:
     edits: bool = False  # compute each finding's fix edits (costly: a codemod per finding)
     is_test: bool = False  # part of the test suite (its resets count; its state only on request)
     state: Optional[StateSettings] = None  # collect module-state facts (None: the state rules are off)
+    max_bytes: int = 0  # larger files are skipped with a diagnostic (0: no limit)
