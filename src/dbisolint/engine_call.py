@@ -6,7 +6,7 @@ Free of libcst, so that rules and output load without the parser (engines.py doe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, FrozenSet, Optional, Tuple
 
@@ -113,7 +113,6 @@ class EngineCall:
     connect_args: str  # "ok", "missing", ABSENT or "unknown" (check_same_thread=False or not)
     connect_args_value: Optional[cst.BaseExpression]
     sizing: Tuple[str, ...]  # sizing arguments given
-    sizing_nodes: Tuple[cst.CSTNode, ...] = field(default=())
     opaque_kwargs: bool = False  # a `**mapping` we cannot read: it may carry any argument
     scope: Optional[Scope] = None
 

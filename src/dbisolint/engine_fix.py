@@ -12,7 +12,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from .engine_call import ABSENT, CHECK_SAME_THREAD, STATIC_POOL, CallFix, EngineCall
+from .engine_call import ABSENT, CHECK_SAME_THREAD, SIZING_ARGUMENTS, STATIC_POOL, CallFix, EngineCall
 from .names import Binding, ScopedVisitor
 
 _STATIC_POOL_TARGETS = frozenset(
@@ -79,10 +79,12 @@ class _ReplaceNodes(cst.CSTTransformer):
 
 
 def _rewrite_call(call: EngineCall, fix: CallFix, pool_name: str) -> cst.Call:
-    node = call.node
+    # Values are replaced in one pass over the original call (nodes are found by identity, which
+    # a rebuilt call no longer has); sizing arguments are then dropped by their names.
+    replacements: Dict[cst.CSTNode, cst.CSTNode] = {}
     new_args: List[cst.Arg] = []
     if fix.static_pool and call.pool_value is not None:
-        node = node.deep_replace(call.pool_value, cst.Name(pool_name))  # type: ignore[assignment]
+        replacements[call.pool_value] = cst.Name(pool_name)
     elif fix.static_pool:
         new_args.append(_keyword("poolclass", cst.Name(pool_name)))
     if fix.check_same_thread:
@@ -92,11 +94,11 @@ def _rewrite_call(call: EngineCall, fix: CallFix, pool_name: str) -> cst.Call:
             )
         else:
             assert call.connect_args_value is not None
-            node = node.deep_replace(  # type: ignore[assignment]
-                call.connect_args_value, _with_check_same_thread(call.connect_args_value)
-            )
-    if fix.drop_sizing and call.sizing_nodes:
-        node = _drop_sizing(node, call.sizing_nodes)
+            replacements[call.connect_args_value] = _with_check_same_thread(call.connect_args_value)
+    node = call.node.visit(_ReplaceNodes(replacements)) if replacements else call.node
+    assert isinstance(node, cst.Call)
+    if fix.drop_sizing:
+        node = _drop_sizing(node)
     for arg in new_args:
         node = _append_call_arg(node, arg)
     return node
@@ -190,12 +192,16 @@ def _append_call_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
     return call.with_changes(args=_append(args, arg, call.whitespace_before_args))
 
 
-def _drop_sizing(call: cst.Call, nodes: Sequence[cst.CSTNode]) -> cst.Call:
-    doomed = set(nodes)
+def _drop_sizing(call: cst.Call) -> cst.Call:
+    def doomed(element: cst.CSTNode) -> bool:
+        if isinstance(element, cst.Arg):
+            return element.keyword is not None and element.keyword.value in SIZING_ARGUMENTS
+        key = getattr(element, "key", None)
+        return isinstance(key, cst.SimpleString) and key.evaluated_value in SIZING_ARGUMENTS
 
     def without(elements: Sequence[Element]) -> List[Element]:
-        kept = [element for element in elements if element not in doomed]
-        if kept and elements and elements[-1] in doomed:
+        kept = [element for element in elements if not doomed(element)]
+        if kept and elements and doomed(elements[-1]):
             kept[-1] = kept[-1].with_changes(comma=elements[-1].comma)
             if isinstance(elements[-1], cst.Arg):
                 kept[-1] = kept[-1].with_changes(whitespace_after_arg=elements[-1].whitespace_after_arg)

@@ -125,7 +125,6 @@ def read_engine_call(
         connect_args=connect_args,
         connect_args_value=connect_args_value,
         sizing=sizing,
-        sizing_nodes=tuple(keywords[name][0] for name in sizing),
         opaque_kwargs=opaque,
         scope=scope,
     )
