@@ -3,6 +3,9 @@ processes, on temporary copies of the projects in fixtures/projects/."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from .conftest import lines, run_dbisolint, run_pytest
 
 
@@ -55,3 +58,33 @@ def test_state_fix_makes_the_suite_pass_in_any_order(copy_fixture):
     assert one_file.returncode == 0, one_file.stdout
     again = run_dbisolint(["--fix", "."], cwd=project)
     assert again.returncode == 0 and "fixed" not in again.stdout
+
+
+def test_settings_url_fix_guards_in_memory_urls_and_keeps_production_pools(copy_fixture):
+    import os
+
+    project = copy_fixture("projects/settings_url")
+
+    before = run_pytest(project)
+    assert before.returncode == 1 and "no such table: users" in before.stdout, before.stdout
+
+    check = run_dbisolint(["."], cwd=project)
+    assert check.returncode == 1 and "DBI005" in check.stdout
+    assert "tests/conftest.py:3 sets `DATABASE_URL`" in check.stdout
+
+    fixed = run_dbisolint(["--fix", "."], cwd=project)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    after = run_pytest(project)
+    assert after.returncode == 0 and "2 passed" in after.stdout, after.stdout
+
+    # A file database keeps the pool and pool arguments of the production path (QueuePool,
+    # pre-ping), as the engine SQLAlchemy builds shows.
+    file_database = f"sqlite:///{project / 'app.db'}"
+    with_file = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PROOF_DATABASE_URL": file_database},
+    )
+    assert with_file.returncode == 0 and "2 passed" in with_file.stdout, with_file.stdout

@@ -25,6 +25,7 @@ from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
 from .state import StateCollector
+from .url_sources import UrlCollector
 
 ENGINE_RULES = tuple(rule for rule in ALL_RULES if issubclass(rule, EngineRule))
 
@@ -41,6 +42,7 @@ class FileVisitor(ScopedVisitor):
         self.stores: List[Tuple[cst.BaseExpression, str, Scope, Optional[cst.BaseExpression]]] = []
         # The statement each recorded call and store stands in, for its line (lines.py).
         self.statement_of: Dict[int, cst.CSTNode] = {}
+        self.returns: List[Tuple[cst.Return, Scope]] = []
         self._statements: List[cst.CSTNode] = []
 
     def _enter(self, node: cst.CSTNode) -> None:
@@ -69,6 +71,9 @@ class FileVisitor(ScopedVisitor):
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         super().leave_ClassDef(original_node)
         self._exit(original_node)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self.returns.append((node, self.scope))
 
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, (cst.Name, cst.Attribute)):
@@ -182,6 +187,7 @@ class _FileAnalysis:
         self.module = module
         self.visitor = visitor
         self._positions: Optional[object] = None
+        self._lines: Optional[Locator] = None
         self._suppressions: Optional[Suppressions] = None
 
     def report(self) -> FileReport:
@@ -202,10 +208,32 @@ class _FileAnalysis:
         facts = None
         if self.task.state is not None:
             collector = StateCollector(
-                self.visitor, self.task.path, self.task.is_test, self.task.state, Locator(self.module, self.source, self.tree), self.silenced
+                self.visitor, self.task.path, self.task.is_test, self.task.state, self._locator(), self.silenced
             )
             facts = _guarded("DBI101-DBI103", collector.facts)
-        return FileReport(self.task.path, findings=findings, facts=facts, fixed_source=self._fixed_source(verdicts))
+        urls = None
+        if self.task.urls:
+            locator = self._locator()
+            urls = _guarded(
+                "DBI005",
+                UrlCollector(
+                    self.visitor,
+                    self.task.path,
+                    self.task.is_test,
+                    self.task.factories,
+                    self.position,
+                    lambda node: locator.start(self.visitor.statement_of.get(id(node), node)).row,
+                    self.silenced,
+                ).facts,
+            )
+        return FileReport(
+            self.task.path, findings=findings, facts=facts, urls=urls, fixed_source=self._fixed_source(verdicts)
+        )
+
+    def _locator(self) -> Locator:
+        if self._lines is None:
+            self._lines = Locator(self.module, self.source, self.tree)
+        return self._lines
 
     def position(self, node: cst.CSTNode) -> Tuple[Position, Position]:
         if self._positions is None:

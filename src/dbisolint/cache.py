@@ -91,8 +91,12 @@ def _stored_kinds() -> Tuple[type, ...]:
     from .model import FileTask, Finding, Fix, Problem
     from .prefilter import TextSummary
     from .state_facts import ClassFacts, Definition, FunctionFacts, Mutation, StateFacts
+    from .url_facts import EnvSetting, SettingsClass, UrlCandidate, UrlFacts
 
-    return (FileTask, Finding, Fix, Problem, TextSummary, StateFacts, Definition, Mutation, FunctionFacts, ClassFacts)
+    return (
+        FileTask, Finding, Fix, Problem, TextSummary, StateFacts, Definition, Mutation, FunctionFacts, ClassFacts,
+        UrlFacts, UrlCandidate, EnvSetting, SettingsClass,
+    )  # fmt: skip
 
 
 def digest(data: bytes) -> str:

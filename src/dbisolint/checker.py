@@ -15,14 +15,15 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from .cache import Cache, CacheEntry, digest, stamp
 from .edits import text_edits
-from .engine_call import ENGINE_FACTORIES
+from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
 from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
 from .prefilter import ProjectText, Summarizer, Watch, identifiers, state_candidates
-from .project import FileFinder, Project, display_path, path_matches
-from .rule import StateRule
+from .project import FileFinder, Project, display_path, path_matches, pytest_env
+from .rule import StateRule, UrlRule
 from .rules import ALL_RULES, RULES_BY_CODE
 from .state_facts import STATE_CODES, FunctionFacts, ProjectState, StateFacts
+from .url_facts import URL_CODE, EnvSetting, UrlFacts, UrlJoin
 
 
 @dataclass
@@ -101,7 +102,7 @@ def check(
         run.add(path, reported=True)
     for path, source in (sources or {}).items():
         run.add(path.resolve(), reported=True, given=source)
-    if run.state_on:
+    if run.state_on or run.urls_on:
         for project in sorted({item.project for item in run.items.values()}, key=lambda project: project.root):
             for path in finder.files([project.root], within_project=True):
                 run.add(path, reported=False)
@@ -116,6 +117,8 @@ def check(
         run.analyse(run.chosen())
         if run.state_on:
             run.complete_state_facts()
+        if run.urls_on:
+            run.complete_url_facts()
         run.cache.remember_selection(key, [str(item.path) for item in run.items.values() if item.report], run.watched)
     result = run.collect()
     run.cache.save()
@@ -153,6 +156,7 @@ class _Run:
         self.progress = progress
         self.codes = selected_codes(config)
         self.state_on = bool(self.codes & set(STATE_CODES))
+        self.urls_on = URL_CODE in self.codes
         self.factories = ENGINE_FACTORIES | frozenset(config.engine_factories)
         self.settings = StateSettings(frozenset(config.container_constructors), config.weak_containers_are_state)
         self.summarizer = Summarizer(self.factories, config.container_constructors)
@@ -206,7 +210,7 @@ class _Run:
         readable = [item for item in self.items.values() if item.entry is not None]
         if not self.use_prefilter:
             return readable
-        engine_codes = {code for code in self.codes if not code.startswith(STATE_CODES)}
+        engine_codes = {code for code in self.codes if not code.startswith(STATE_CODES)}  # and DBI005
         chosen = [item for item in readable if item.reported and engine_codes and item.entry.summary.engine]  # type: ignore[union-attr]
         if self.state_on:
             for project, members in self._by_project(readable).items():
@@ -254,6 +258,7 @@ class _Run:
             edits=not plain and item.reported and self.edits,
             is_test=item.is_test,
             state=self.settings if self.state_on else None,
+            urls=self.urls_on,
             max_bytes=self.config.max_file_kb * 1024,
         )
 
@@ -326,13 +331,38 @@ class _Run:
                     break
                 self.analyse(list(needed))
 
+    def complete_url_facts(self) -> None:
+        """When an engine URL may come from the environment or settings, read what the join needs
+        to decide: the test files that set environment variables, and the settings classes."""
+        for members in self._by_project(list(self.items.values())).values():
+            candidates = [
+                candidate
+                for item in members
+                if item.reported and item.report and item.report.urls
+                for candidate in item.report.urls.candidates  # type: ignore[attr-defined]
+            ]
+            if not candidates:
+                continue
+            modules = {item.project.module_name(item.path).name: item for item in members}
+            constants = {source[1] for candidate in candidates for source in candidate.sources if source[0] == "constant"}
+            needed = [modules[prefix] for name in constants for prefix in _prefixes(name) if prefix in modules]
+            for item in members:
+                if item.report is None and item.entry is not None and (self._read(item) or not self.use_prefilter):
+                    text = item.source or b""
+                    if not self.use_prefilter or b"Settings" in text or (item.is_test and (b"environ" in text or b"setenv" in text)):
+                        needed.append(item)
+            self.analyse(needed)
+
     # results ------------------------------------------------------------------------------
     def collect(self) -> CheckResult:
         result = CheckResult()
         facts: Dict[Project, List[StateFacts]] = {}
+        url_facts: Dict[Project, List[UrlFacts]] = {}
         blind_spots: Dict[Project, List[str]] = {}
         for item in self.items.values():
             report = item.report
+            if report is not None and report.urls is not None:
+                url_facts.setdefault(item.project, []).append(report.urls)  # type: ignore[arg-type]
             if item.reported:
                 if item.problem is not None:
                     result.problems.append(item.problem)
@@ -355,8 +385,43 @@ class _Run:
                     _join_state(
                         result, project, project_facts, blind_spots.get(project, []), reported, self.config, self.fix, self.edits
                     )
+        for project, project_urls in url_facts.items():
+            self._join_urls(result, project, project_urls)
         result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
         return result
+
+    def _join_urls(self, result: CheckResult, project: Project, facts: List[UrlFacts]) -> None:
+        """Run DBI005 on one project's URL facts; with `fix`, plan the guards it inserts."""
+        config_env = tuple(EnvSetting(name, value, where) for name, value, where in pytest_env(project.root))
+        join = UrlJoin(facts, config_env)
+        guards: Dict[str, List[Tuple[int, int, bool]]] = {}
+        for rule in ALL_RULES:
+            if not issubclass(rule, UrlRule):
+                continue
+            for candidate, message in rule().check(join):
+                item = self.by_name.get(str(Path(candidate.path).resolve()))
+                if item is None or not item.reported or rule.code not in selected_codes(self.config, item.path):
+                    continue
+                fix = None
+                if candidate.fixable:
+                    origin = join.in_memory_origin(candidate)
+                    classified = classify_url(origin[0]) if origin else None
+                    guard = (candidate.start.row, candidate.start.column, bool(classified and classified.sync_driver))
+                    guards.setdefault(candidate.path, []).append(guard)
+                    edits: Tuple[Edit, ...] = ()
+                    if self.edits and self._read(item):
+                        from .url_fix import with_in_memory_guard
+
+                        after = with_in_memory_guard(item.source, [guard])  # type: ignore[arg-type]
+                        edits = text_edits(candidate.path, _text(item.source), _text(after))  # type: ignore[arg-type]
+                    fix = Fix("safe", "Use StaticPool when the URL is in-memory SQLite", edits)
+                result.findings.append(Finding(candidate.path, rule.code, message, candidate.start, candidate.end, fix))
+        for path, calls in guards.items() if self.fix else ():
+            item = self.by_name[str(Path(path).resolve())]
+            if path not in result.changes and self._read(item):  # a file with other fixes gets this one next round
+                from .url_fix import with_in_memory_guard
+
+                result.changes[path] = (item.source, with_in_memory_guard(item.source, calls))  # type: ignore[arg-type]
 
     def _may_reset(self, item: _Item) -> bool:
         """Whether a test file that could not be read or parsed may hide a reset that matters:
@@ -426,6 +491,10 @@ def _overlaps(reset: str, target: str) -> bool:
     return reset == target or target.startswith(reset + ".") or reset.startswith(target + ".")
 
 
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
 def _prefixes(dotted: str) -> List[str]:
     parts = dotted.split(".")
     return [".".join(parts[:cut]) for cut in range(len(parts) - 1, 0, -1)]
@@ -492,16 +561,31 @@ def _join_state(
         result.changes[shown_conftest] = (on_disk or b"", with_managed_fixture(base, entries, first_party))
 
 
+_FIX_ROUNDS = 4  # fixes of one file that another fix's edits stand in the way of land next round
+
+
 def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False, **options) -> CheckResult:  # type: ignore[no-untyped-def]
-    """Apply the fixes (the safe ones, or all with `unsafe`), write them, and check again.
-    `options` are check()'s (jobs, cache_dir, ...)."""
-    planned = check(paths, config, fix="unsafe" if unsafe else "safe", **{**options, "edits": True})
-    problems = write_fixes(planned.changes)
+    """Apply the fixes (the safe ones, or all with `unsafe`), write them, and check again, as ruff
+    does: round after round while fixes still change files. `options` are check()'s."""
+    changes: Dict[str, Tuple[bytes, bytes]] = {}
+    fixed: List[Finding] = []
+    problems: List[Problem] = []
+    for _round in range(_FIX_ROUNDS):
+        planned = check(paths, config, fix="unsafe" if unsafe else "safe", **{**options, "edits": True})
+        if not planned.changes:
+            break
+        failed = write_fixes(planned.changes)
+        problems += failed
+        written = set(planned.changes) - {problem.path for problem in failed}
+        for path in written:
+            changes[path] = (changes.get(path, planned.changes[path])[0], planned.changes[path][1])
+        fixed += fixed_by(planned.findings, written, unsafe)
+        if not written:
+            break
     after = check(paths, config, **options)
     after.problems.extend(problems)
-    written = set(planned.changes) - {problem.path for problem in problems}
-    after.changes = {path: change for path, change in planned.changes.items() if path in written}
-    after.fixed_findings = fixed_by(planned.findings, written, unsafe)
+    after.changes = changes
+    after.fixed_findings = fixed
     return after
 
 

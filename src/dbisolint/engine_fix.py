@@ -29,7 +29,7 @@ def fix_engine_calls(module: cst.Module, fixes: Mapping[EngineCall, CallFix], na
         replacements[call.node] = _rewrite_call(call, fix, pool_name or STATIC_POOL)
         if fix.static_pool and call.pool_value is not None:
             _schedule_unused_import_removal(context, call, names)
-    fixed = module.visit(_ReplaceNodes(replacements))
+    fixed = module.visit(ReplaceNodes(replacements))
     if pool_name is None and any(fix.static_pool for fix in fixes.values()):
         AddImportsVisitor.add_needed_import(context, "sqlalchemy.pool", STATIC_POOL)
         fixed = AddImportsVisitor(context).transform_module(fixed)
@@ -69,7 +69,7 @@ def _schedule_unused_import_removal(context: CodemodContext, call: EngineCall, n
         RemoveImportsVisitor.remove_unused_import(context, binding.target, None, asname)
 
 
-class _ReplaceNodes(cst.CSTTransformer):
+class ReplaceNodes(cst.CSTTransformer):
     def __init__(self, replacements: Mapping[cst.CSTNode, cst.CSTNode]) -> None:
         super().__init__()
         self.replacements = replacements
@@ -86,25 +86,25 @@ def _rewrite_call(call: EngineCall, fix: CallFix, pool_name: str) -> cst.Call:
     if fix.static_pool and call.pool_value is not None:
         replacements[call.pool_value] = cst.Name(pool_name)
     elif fix.static_pool:
-        new_args.append(_keyword("poolclass", cst.Name(pool_name)))
+        new_args.append(keyword_arg("poolclass", cst.Name(pool_name)))
     if fix.check_same_thread:
         if call.connect_args == ABSENT:
             new_args.append(
-                _keyword("connect_args", cst.parse_expression(f'{{"{CHECK_SAME_THREAD}": False}}'))
+                keyword_arg("connect_args", cst.parse_expression(f'{{"{CHECK_SAME_THREAD}": False}}'))
             )
         else:
             assert call.connect_args_value is not None
             replacements[call.connect_args_value] = _with_check_same_thread(call.connect_args_value)
-    node = call.node.visit(_ReplaceNodes(replacements)) if replacements else call.node
+    node = call.node.visit(ReplaceNodes(replacements)) if replacements else call.node
     assert isinstance(node, cst.Call)
     if fix.drop_sizing:
         node = _drop_sizing(node)
     for arg in new_args:
-        node = _append_call_arg(node, arg)
+        node = append_call_arg(node, arg)
     return node
 
 
-def _keyword(name: str, value: cst.BaseExpression) -> cst.Arg:
+def keyword_arg(name: str, value: cst.BaseExpression) -> cst.Arg:
     return cst.Arg(
         value=value,
         keyword=cst.Name(name),
@@ -139,7 +139,7 @@ def _with_check_same_thread(value: cst.BaseExpression) -> cst.BaseExpression:
         for arg in value.args:
             if arg.keyword is not None and arg.keyword.value == CHECK_SAME_THREAD:
                 return value.deep_replace(arg.value, false)  # type: ignore[return-value]
-        return _append_call_arg(value, _keyword(CHECK_SAME_THREAD, false))
+        return append_call_arg(value, keyword_arg(CHECK_SAME_THREAD, false))
     return cst.Dict(
         [
             cst.StarredDictElement(value=value),
@@ -183,7 +183,7 @@ def _append(elements: Sequence[Element], new: Element, opening: cst.BaseParenthe
     return [*elements[:-1], last.with_changes(comma=separator), new]
 
 
-def _append_call_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
+def append_call_arg(call: cst.Call, arg: cst.Arg) -> cst.Call:
     args = list(call.args)
     if args:
         # The space before `)` belongs to the last argument: hand it to the new last one.

@@ -4,6 +4,7 @@ arguments, resolved statically into an `EngineCall` (engine_call.py) once for al
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import libcst as cst
@@ -70,15 +71,27 @@ def _url_create(call: cst.Call, scope: Scope, names: ScopedVisitor) -> Optional[
 
 
 # -- engine calls --------------------------------------------------------------------------
-def read_engine_call(
+@dataclass
+class EngineArguments:
+    """An engine factory's call, its arguments sorted out (literal `**{...}` read as keywords)."""
+
+    factory: str
+    url_value: cst.BaseExpression
+    keywords: Dict[str, Tuple[cst.CSTNode, cst.BaseExpression]]
+    spread: List[cst.BaseExpression]  # `**mapping` arguments that cannot be read as literals
+    opaque: bool  # `*args` or an unreadable `**mapping`: they may carry any argument
+
+
+def engine_arguments(
     call: cst.Call, scope: Scope, names: ScopedVisitor, factories: FrozenSet[str]
-) -> Optional[EngineCall]:
-    """Read a call if it is an engine factory on a SQLite URL we can resolve; None otherwise."""
+) -> Optional[EngineArguments]:
+    """The arguments of a call of an engine factory, or None if it is not one (or has no URL)."""
     qualified = names.qualified_names(call.func, scope)
     if not qualified or not qualified <= factories:
         return None
     url_value: Optional[cst.BaseExpression] = None
     keywords: Dict[str, Tuple[cst.CSTNode, cst.BaseExpression]] = {}
+    spread: List[cst.BaseExpression] = []
     opaque = False
     positional = 0
     for arg in call.args:
@@ -88,6 +101,7 @@ def read_engine_call(
             literal = _literal_keywords(arg.value, scope, names)
             if literal is None:
                 opaque = True
+                spread.append(arg.value)
             else:
                 keywords.update(literal)
         elif arg.keyword is not None:
@@ -100,6 +114,17 @@ def read_engine_call(
         url_value = keywords["url"][1]
     if url_value is None:
         return None
+    return EngineArguments(next(iter(qualified)), url_value, keywords, spread, opaque)
+
+
+def read_engine_call(
+    call: cst.Call, scope: Scope, names: ScopedVisitor, factories: FrozenSet[str]
+) -> Optional[EngineCall]:
+    """Read a call if it is an engine factory on a SQLite URL we can resolve; None otherwise."""
+    arguments = engine_arguments(call, scope, names, factories)
+    if arguments is None:
+        return None
+    keywords, url_value, opaque = arguments.keywords, arguments.url_value, arguments.opaque
     url = resolve_url(url_value, scope, names)
     if url is None:
         return None
@@ -118,7 +143,7 @@ def read_engine_call(
     sizing = tuple(name for name in SIZING_ARGUMENTS if name in keywords)
     return EngineCall(
         node=call,
-        factory=next(iter(qualified)),
+        factory=arguments.factory,
         url=url,
         pool=pool,
         pool_value=pool_value,

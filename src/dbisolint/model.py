@@ -98,7 +98,8 @@ class FileReport:
     path: str
     findings: Tuple[Finding, ...] = ()
     problems: Tuple[Problem, ...] = ()
-    facts: Optional[object] = None  # module-state facts (see state.py), joined across files
+    facts: Optional[object] = None  # module-state facts (state_facts.StateFacts), joined across files
+    urls: Optional[object] = None  # where engine URLs come from (url_facts.UrlFacts), joined too
     fixed_source: Optional[bytes] = None  # the file with every selected fix applied
     source: Optional[bytes] = field(default=None, repr=False)
 
@@ -143,3 +144,4 @@ class FileTask:
     is_test: bool = False  # part of the test suite (its resets count; its state only on request)
     state: Optional[StateSettings] = None  # collect module-state facts (None: the state rules are off)
     max_bytes: int = 0  # larger files are skipped with a diagnostic (0: no limit)
+    urls: bool = False  # collect where engine URLs come from (DBI005)

@@ -106,8 +106,9 @@ def _project(root: Path, src: Tuple[str, ...], tests: Tuple[str, ...], config_ro
     return Project(root, src_roots, test_paths)
 
 
-def pytest_testpaths(root: Path) -> Tuple[str, ...]:
-    """pytest's `testpaths`, from the first of its config files that has a pytest section."""
+def pytest_option(root: Path, key: str) -> Tuple[Tuple[str, ...], str]:
+    """A list option of pytest's configuration (`testpaths`, pytest-env's `env`), and the file it
+    is in, from the first of pytest's config files that has a pytest section."""
     from .config import ConfigError, read_toml
 
     pyproject = root / "pyproject.toml"
@@ -117,8 +118,8 @@ def pytest_testpaths(root: Path) -> Tuple[str, ...]:
         except ConfigError:  # a broken pyproject.toml is reported by the config loader, not here
             section = None
         if section is not None:
-            value = section.get("testpaths", ())
-            return (value,) if isinstance(value, str) else tuple(str(item) for item in value)
+            value = section.get(key, ())
+            return ((value,) if isinstance(value, str) else tuple(str(item) for item in value)), "pyproject.toml"
     for name, header in (("pytest.ini", "pytest"), ("tox.ini", "pytest"), ("setup.cfg", "tool:pytest")):
         ini = root / name
         if ini.is_file():
@@ -128,8 +129,26 @@ def pytest_testpaths(root: Path) -> Tuple[str, ...]:
             except (configparser.Error, UnicodeDecodeError):
                 continue
             if parser.has_section(header):
-                return tuple(parser.get(header, "testpaths", fallback="").split())
-    return ()
+                raw = parser.get(header, key, fallback="")
+                return tuple(raw.split() if key == "testpaths" else filter(None, map(str.strip, raw.splitlines()))), name
+    return (), ""
+
+
+def pytest_testpaths(root: Path) -> Tuple[str, ...]:
+    return pytest_option(root, "testpaths")[0]
+
+
+def pytest_env(root: Path) -> Tuple[Tuple[str, str, str], ...]:
+    """pytest-env's `env` entries (`NAME=value`, with its `D:`/`R:` flags) as (name, value, file)."""
+    entries, where = pytest_option(root, "env")
+    found = []
+    for entry in entries:
+        name, _, value = entry.partition("=")
+        while name[:2] in ("D:", "R:"):
+            name = name[2:]
+        if value:
+            found.append((name.strip(), value.strip(), where))
+    return tuple(found)
 
 
 def _module_from_parts(parts: Tuple[str, ...]) -> ModuleName:

@@ -10,7 +10,8 @@ from .engine_call import CallFix, EngineCall
 from .model import Applicability
 
 if TYPE_CHECKING:
-    from .state import Definition, ProjectState
+    from .state_facts import Definition, ProjectState
+    from .url_facts import UrlCandidate, UrlJoin
 
 DOCS_URL = "https://github.com/dbisolint/dbisolint/blob/main/README.md"
 
@@ -77,4 +78,12 @@ class StateRule(Rule):
 
     def check(self, project: "ProjectState") -> Iterator[Tuple["Definition", str]]:
         """Yield each flagged definition with its message."""
+        raise NotImplementedError
+
+
+class UrlRule(Rule):
+    """A rule judged on where a project's engine URLs come from, after the join (url_facts.py)."""
+
+    def check(self, join: "UrlJoin") -> Iterator[Tuple["UrlCandidate", str]]:
+        """Yield each flagged engine call with its message."""
         raise NotImplementedError

@@ -9,6 +9,7 @@ from .dbi001_no_pool_class import InMemorySqliteWithoutPoolClass
 from .dbi002_wrong_pool_class import InMemorySqliteWithWrongPoolClass
 from .dbi003_check_same_thread import StaticPoolWithoutCheckSameThread
 from .dbi004_pool_sizing import InMemorySqliteWithPoolSizing
+from .dbi005_settings_url import SettingsUrlInMemoryWithoutStaticPool
 from .dbi101_unreset_container import UnresetModuleContainer
 from .dbi102_uncleared_cache import UnclearedFunctionCache
 from .dbi103_stateful_instance import UnresetModuleInstance
@@ -19,6 +20,7 @@ ALL_RULES: List[Type[Rule]] = sorted(
         InMemorySqliteWithWrongPoolClass,
         StaticPoolWithoutCheckSameThread,
         InMemorySqliteWithPoolSizing,
+        SettingsUrlInMemoryWithoutStaticPool,
         UnresetModuleContainer,
         UnclearedFunctionCache,
         UnresetModuleInstance,
