@@ -51,6 +51,7 @@ class Project:
     # Where the test suite is, when stated (dbisolint's `tests`, else pytest's `testpaths`);
     # empty: the usual places (tests/, test/, test_*.py, *_test.py, conftest.py).
     test_paths: Tuple[Path, ...] = ()
+    src_configured: bool = False  # `src` given in the configuration: module names follow it
 
     @classmethod
     def of(cls, path: Path, config: Config) -> "Project":
@@ -79,20 +80,19 @@ class Project:
         return (folders[0] if len(folders) == 1 else self.root) / "conftest.py"
 
     def module_name(self, path: Path) -> ModuleName:
-        """`src/pkg/mod.py` -> pkg.mod; `pkg/__init__.py` -> pkg (a package). `path`: resolved."""
+        """`src/pkg/mod.py` -> pkg.mod; `pkg/__init__.py` -> pkg (a package). `path`: resolved.
+
+        A module inside a package is named by its packages (`py/flwr/core.py` -> flwr.core, as
+        it is imported); others, and everything when `src` is configured, by the source root."""
+        if not self.src_configured and (path.parent / "__init__.py").exists():
+            return _package_module(path)
         for src_root in self.src_roots:
             try:
                 relative = path.relative_to(src_root)
             except ValueError:
                 continue
             return _module_from_parts(relative.with_suffix("").parts)
-        # Outside every source root: climb while the folder is a package.
-        parts = [path.stem]
-        folder = path.parent
-        while (folder / "__init__.py").exists() and folder != folder.parent:
-            parts.insert(0, folder.name)
-            folder = folder.parent
-        return _module_from_parts(tuple(parts))
+        return _package_module(path)
 
 
 @lru_cache(maxsize=None)
@@ -103,7 +103,7 @@ def _project(root: Path, src: Tuple[str, ...], tests: Tuple[str, ...], config_ro
         test_paths = tuple((base / test).resolve() for test in tests)
     else:
         test_paths = tuple((root / test).resolve() for test in pytest_testpaths(root))
-    return Project(root, src_roots, test_paths)
+    return Project(root, src_roots, test_paths, bool(src))
 
 
 def pytest_option(root: Path, key: str) -> Tuple[Tuple[str, ...], str]:
@@ -149,6 +149,16 @@ def pytest_env(root: Path) -> Tuple[Tuple[str, str, str], ...]:
         if value:
             found.append((name.strip(), value.strip(), where))
     return tuple(found)
+
+
+def _package_module(path: Path) -> ModuleName:
+    """Climb while the folder is a package."""
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists() and folder != folder.parent:
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return _module_from_parts(tuple(parts))
 
 
 def _module_from_parts(parts: Tuple[str, ...]) -> ModuleName:
