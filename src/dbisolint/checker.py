@@ -210,7 +210,8 @@ class _Run:
         readable = [item for item in self.items.values() if item.entry is not None]
         if not self.use_prefilter:
             return readable
-        engine_codes = {code for code in self.codes if not code.startswith(STATE_CODES)}  # and DBI005
+        # DBI001-DBI005 can only report in a file that names an engine factory.
+        engine_codes = {code for code in self.codes if not code.startswith(STATE_CODES)}
         chosen = [item for item in readable if item.reported and engine_codes and item.entry.summary.engine]  # type: ignore[union-attr]
         if self.state_on:
             for project, members in self._by_project(readable).items():
