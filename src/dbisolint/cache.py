@@ -11,7 +11,7 @@ import hashlib
 import os
 import pickle
 import tempfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -48,7 +48,8 @@ class Cache:
             return cls(None)
         # The settings, and the shape of what is stored: a changed class makes a new cache.
         shapes = [[f.name for f in fields(kind)] for kind in (CacheEntry, FileReport, *_stored_kinds())]
-        settings = hashlib.sha256(repr((config, shapes)).encode()).hexdigest()[:16]
+        # How findings are printed does not change them: one cache serves every output format.
+        settings = hashlib.sha256(repr((replace(config, output_format=None), shapes)).encode()).hexdigest()[:16]
         path = folder / __version__ / f"{settings}.pickle"
         try:
             with path.open("rb") as stream:

@@ -437,12 +437,16 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
     """What a file must name to hold a reset that could change a verdict of the join."""
     flagged = [definition for rule in ALL_RULES if issubclass(rule, StateRule) for definition, _ in rule().check(state)]
     targets = {definition.target for definition in flagged}
-    # Project functions that reset a flagged target (an instance's method: its state attributes),
-    # and the functions that call them; test bodies are called by no one.
-    attributes = {
-        f"{definition.target}.{name}" for definition in flagged if definition.kind == "instance" for name in state.state_attributes(definition)
+    # Project functions that reset a flagged target, and the functions that call them; for an
+    # instance, as ProjectState.is_reset counts it, a method that resets any of its attributes.
+    instance_classes = {
+        cls.qualname
+        for definition in flagged
+        if definition.kind == "instance"
+        for cls in state.class_chain(definition.detail)
     }
-    instances_of: Dict[str, Set[str]] = {}
+
+    instances_of: Dict[str, Set[str]] = {}  # class -> its module-level instances' names
     for facts in state.facts:
         for definition in facts.definitions:
             if definition.kind == "instance":
@@ -452,8 +456,8 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
     def resets_target(function: FunctionFacts) -> bool:
         owner = function.qualname.rsplit(".", 1)[0]
         for reset in function.resets:
-            if reset.startswith("self.") and owner in state.classes:
-                if any(attribute.endswith(reset[4:]) for attribute in attributes):
+            if reset.startswith("self."):
+                if owner in instance_classes:
                     return True
             elif any(_overlaps(state.canonical(reset), target) for target in targets):
                 return True

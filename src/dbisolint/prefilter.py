@@ -355,8 +355,9 @@ def state_candidates(
         ):
             chosen.add(path)
     mutated_names = {name for name, _module in mutated}
-    # Re-exports (`from .store import _cache` in a package's __init__) join import paths up.
-    chosen |= {path for path in summaries if path not in chosen and text.importing(path, mutated_names)}
+    # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
+    # __init__) join import paths up.
+    chosen |= {path for path in summaries if path not in chosen and text.importing(path, mutated_names | classes)}
     return chosen
 
 
