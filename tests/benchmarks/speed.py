@@ -294,11 +294,16 @@ class Bench:
         answer = json.loads(output.read_text(encoding="utf-8"))
         self.result.files_checked = answer["files_checked"]
         self.result.record(f"API, pre-filter off, -j{jobs} (run once)", sample, jobs)
-        findings = sorted((os.path.relpath(self.root / path, self.root), code, row, column, message) for path, code, row, column, message in answer["findings"])
+        findings = sorted(
+            (os.path.relpath(self.root / path, self.root), code, row, column, message)
+            for path, code, row, column, message in answer["findings"]
+        )
         self.compare(f"API, pre-filter off, -j{jobs}", findings)
 
 
-def bench_corpus(corpus: Corpus, cache: Path, runs: int, jobs_values: Sequence[int], with_fixit: bool, check_prefilter: bool) -> CorpusResult:
+def bench_corpus(
+    corpus: Corpus, cache: Path, runs: int, jobs_values: Sequence[int], with_fixit: bool, check_prefilter: bool
+) -> CorpusResult:
     source = unpacked_sdist(corpus.sdist, cache)
     work = cache / "work" / f"speed-{corpus.sdist.name}"
     work.mkdir(parents=True, exist_ok=True)
@@ -420,7 +425,9 @@ def main() -> None:
     parser.add_argument("--corpus", action="append", choices=sorted(CORPORA), help="corpus to time (repeatable; default: all)")
     parser.add_argument("--runs", type=int, default=3, help="runs per scenario; the medians are reported (default: 3)")
     parser.add_argument("--jobs", type=int, action="append", help="--jobs values to time (repeatable; default: 1 and 2)")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"downloads, fixit and work copies (default: {DEFAULT_CACHE})")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=DEFAULT_CACHE, help=f"downloads, fixit and work copies (default: {DEFAULT_CACHE})"
+    )
     parser.add_argument("--no-fixit", action="store_true", help="skip fixit (about 3.5x the bare parse per run)")
     parser.add_argument("--no-prefilter-check", action="store_true", help="skip the one run with the pre-filter off")
     parser.add_argument("--json", type=Path, help="write the raw samples here")
