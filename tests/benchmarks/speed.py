@@ -236,6 +236,7 @@ class CorpusResult:
     findings_by_run: Dict[str, int] = field(default_factory=dict)  # run -> number of findings
     mismatches: Dict[str, List[str]] = field(default_factory=dict)  # run -> up to 10 findings it lacks (-) or adds (+)
     files_checked: Optional[int] = None  # from the API run with the pre-filter off
+    load_averages: List[float] = field(default_factory=list)  # the 1-minute load average as each round starts
 
     def record(self, name: str, sample: Sample, jobs: Optional[int] = None) -> None:
         self.scenarios.setdefault(name, Scenario(name, jobs)).samples.append(sample)
@@ -278,6 +279,7 @@ class Bench:
 
     def one_round(self, jobs_values: Sequence[int]) -> None:
         """Every scenario once; rounds are repeated for the medians."""
+        self.result.load_averages.append(round(os.getloadavg()[0], 2))
         test_kind = "conftest.py" if Path(self.corpus.test_file).name == "conftest.py" else "a test file"
         for jobs in jobs_values:
             self.dbisolint(f"cold, --no-cache, -j{jobs}", jobs, ["--no-cache"])
@@ -356,6 +358,7 @@ def scenario_table(result: CorpusResult) -> List[str]:
     lines = [
         f"{result.name} {result.version}: {result.python_files:,} .py files, {result.lines:,} lines"
         + (f" (dbisolint checks {result.files_checked:,})" if result.files_checked is not None else ""),
+        f"  load average as each round started: {', '.join(map(str, result.load_averages))} (this benchmark itself adds about 1)",
         f"  {'scenario':<58} {'runs':>4} {'wall s':>8} {'cpu s':>8} {'peak MB':>8} {'wall/base':>9} {'cpu/base':>9}",
     ]
     for scenario in result.scenarios.values():
