@@ -24,6 +24,7 @@ from .names import Scope, ScopedVisitor
 from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
+from .slicing import keep_needed
 from .state import StateCollector
 from .url_sources import UrlCollector
 
@@ -163,6 +164,10 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     tree, refusal = cpython_tree(source)
     if refusal is not None:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
+    if task.watch is not None and tree is not None and task.fix is None and not task.edits:
+        sliced = keep_needed(source, tree, task.watch)  # type: ignore[arg-type]
+        if sliced is not None:
+            source, tree = sliced, ast.parse(sliced)
     try:
         module = cst.parse_module(source)
         visitor = FileVisitor(task.module)

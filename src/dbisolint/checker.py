@@ -112,14 +112,18 @@ def check(
     remembered = run.cache.selections.get(key)
     if remembered is not None:
         paths_read, run.watched = remembered
-        run.analyse([run.items[Path(path)] for path in paths_read if Path(path) in run.items])
+        for path, watch in paths_read:
+            if Path(path) in run.items:
+                run.items[Path(path)].watch = watch
+        run.analyse([run.items[Path(path)] for path, _watch in paths_read if Path(path) in run.items])
     else:
         run.analyse(run.chosen())
         if run.state_on:
             run.complete_state_facts()
         if run.urls_on:
             run.complete_url_facts()
-        run.cache.remember_selection(key, [str(item.path) for item in run.items.values() if item.report], run.watched)
+        read = [(str(item.path), item.watch) for item in run.items.values() if item.report]
+        run.cache.remember_selection(key, read, run.watched)
     result = run.collect()
     run.cache.save()
     return result
@@ -139,6 +143,7 @@ class _Item:
     given: bool = False  # its text came with the call (stdin), not from disk: never cached
     problem: Optional[Problem] = None
     report: Optional[FileReport] = None
+    watch: Optional[Watch] = None  # parsed only for the resets of what this watches (slicing.py)
 
 
 class _Run:
@@ -217,8 +222,12 @@ class _Run:
             for project, members in self._by_project(readable).items():
                 summaries = {str(item.path): item.entry.summary for item in members}  # type: ignore[union-attr]
                 tests = {str(item.path) for item in members if item.is_test}
-                wanted = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
+                wanted, reexporting = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
                 chosen += [item for item in members if str(item.path) in wanted]
+                for item in members:
+                    if str(item.path) in reexporting and item not in chosen:
+                        item.watch = _NOTHING  # its imports: its functions are read if they name what is watched
+                        chosen.append(item)
         return list(dict.fromkeys(chosen))
 
     def _text(self, project: Project) -> ProjectText:
@@ -261,6 +270,7 @@ class _Run:
             state=self.settings if self.state_on else None,
             urls=self.urls_on,
             max_bytes=self.config.max_file_kb * 1024,
+            watch=item.watch if plain else None,
         )
 
     def analyse(self, items: List[_Item]) -> None:
@@ -317,14 +327,24 @@ class _Run:
             modules = {item.project.module_name(item.path).name: item for item in members}
             while True:
                 state = ProjectState([item.report.facts for item in members if item.report and item.report.facts])
-                self.watched[project] = _names_that_may_reset(state)
+                watch = self.watched[project] = _names_that_may_reset(state)
                 unread = [item for item in members if item.report is None and item.entry is not None]
                 needed = {
                     modules[prefix] for callee in state.unresolved for prefix in _prefixes(callee) if prefix in modules
                 }
                 if self.use_prefilter:
                     text = self._text(project)
-                    needed |= {item for item in unread if text.may_reset(str(item.path), self.watched[project])}
+                    for item in unread:
+                        if item not in needed and text.may_reset(str(item.path), watch):
+                            item.watch = watch
+                            needed.add(item)
+                    # A file read in part is read again where it names what the watch newly holds.
+                    for item in members:
+                        if item.watch is not None and item.report is not None:
+                            learnt = watch - item.watch
+                            if learnt != _NOTHING and text.may_reset(str(item.path), learnt):
+                                item.watch, item.report = item.watch | watch, None
+                                needed.add(item)
                 else:
                     needed |= set(unread)
                 needed = {item for item in needed if item.report is None and item.entry is not None}
@@ -348,10 +368,14 @@ class _Run:
             constants = {source[1] for candidate in candidates for source in candidate.sources if source[0] == "constant"}
             needed = [modules[prefix] for name in constants for prefix in _prefixes(name) if prefix in modules]
             for item in members:
-                if item.report is None and item.entry is not None and (self._read(item) or not self.use_prefilter):
+                unread = item.report is None or item.watch is not None  # read in part: not its settings
+                if unread and item.entry is not None and (self._read(item) or not self.use_prefilter):
                     text = item.source or b""
                     if not self.use_prefilter or b"Settings" in text or (item.is_test and (b"environ" in text or b"setenv" in text)):
                         needed.append(item)
+            for item in needed:
+                if item.watch is not None:
+                    item.watch, item.report = None, None
             self.analyse(needed)
 
     # results ------------------------------------------------------------------------------
@@ -431,6 +455,9 @@ class _Run:
             return True
         watch = self.watched.get(item.project)
         return watch is not None and self._text(item.project).may_reset(str(item.path), watch)
+
+
+_NOTHING = Watch(frozenset(), frozenset(), frozenset(), frozenset())
 
 
 def _names_that_may_reset(state: ProjectState) -> Watch:

@@ -8,7 +8,7 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from .model import Problem
 
@@ -16,32 +16,41 @@ from .model import Problem
 def write_fixes(changes: Dict[str, Tuple[bytes, bytes]]) -> List[Problem]:
     """Write each changed file; a file that cannot be written is a problem, the others still land.
 
-    Each file is replaced in one rename, so an interruption leaves it as it was or fully fixed;
-    SIGTERM is turned into KeyboardInterrupt meanwhile, so that no temporary file is left behind.
+    Each file is replaced in one rename, and SIGINT or SIGTERM received meanwhile takes effect (as
+    KeyboardInterrupt) only once that file is written: an interruption leaves every file as it
+    was or fully fixed, and no temporary file behind.
     """
     problems = []
-    with _terminate_as_interrupt():
+    with _interrupts_between_files() as interrupt_if_asked:
         for shown, (before, after) in changes.items():
             problem = write_atomically(Path(shown), shown, before, after)
             if problem is not None:
                 problems.append(problem)
+            interrupt_if_asked()
     return problems
 
 
 @contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+def _interrupts_between_files() -> Iterator[Callable[[], None]]:
+    received: List[int] = []
+
+    def interrupt_if_asked() -> None:
+        if received:
+            raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {sent: signal.signal(sent, lambda signum, frame: received.append(signum)) for sent in _STOPS}
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield lambda: None
         return
     try:
-        yield
+        yield interrupt_if_asked
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sent, handler in previous.items():
+            signal.signal(sent, handler)
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
 def write_atomically(path: Path, shown: str, before: bytes, after: bytes) -> Optional[Problem]:
@@ -82,7 +91,7 @@ def write_atomically(path: Path, shown: str, before: bytes, after: bytes) -> Opt
         temporary = None
     except OSError as error:
         return Problem(shown, "WriteError", f"cannot write the fix: {error.strerror or error}")
-    finally:  # also on KeyboardInterrupt: the temporary file goes, the file stays as it was
+    finally:  # on any error the temporary file goes, the file stays as it was
         if temporary is not None:
             try:
                 os.unlink(temporary)

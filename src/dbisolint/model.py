@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import FrozenSet, Literal, Optional, Tuple
 
 Applicability = Literal["safe", "unsafe"]
@@ -101,7 +101,6 @@ class FileReport:
     facts: Optional[object] = None  # module-state facts (state_facts.StateFacts), joined across files
     urls: Optional[object] = None  # where engine URLs come from (url_facts.UrlFacts), joined too
     fixed_source: Optional[bytes] = None  # the file with every selected fix applied
-    source: Optional[bytes] = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -145,3 +144,6 @@ class FileTask:
     state: Optional[StateSettings] = None  # collect module-state facts (None: the state rules are off)
     max_bytes: int = 0  # larger files are skipped with a diagnostic (0: no limit)
     urls: bool = False  # collect where engine URLs come from (DBI005)
+    # prefilter.Watch: read only the functions that may reset what it watches (slicing.py), for
+    # a file parsed only for its resets; None: the whole file
+    watch: Optional[object] = None

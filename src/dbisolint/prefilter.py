@@ -201,6 +201,9 @@ def _cached_functions(source: bytes) -> Iterator[bytes]:
 _NON_ASCII_AS_LETTERS = bytes(range(128)) + b"a" * 128
 
 
+_WATCH_FIELDS = ("targets", "modules", "functions", "methods")
+
+
 @dataclass(frozen=True)
 class Watch:
     """What a file must name to hold a reset that could change a verdict of the join (as the
@@ -210,6 +213,22 @@ class Watch:
     modules: FrozenSet[bytes]  # their modules' last names (importlib.reload)
     functions: FrozenSet[bytes]  # functions that reset them, directly or through calls
     methods: FrozenSet[Tuple[bytes, bytes]]  # (method, module-level instance) that reset them
+
+    def named_by(self, words: FrozenSet[bytes]) -> bool:
+        """Whether code naming `words` may reset what the watch describes (slicing.py: a function
+        naming nothing of it may still call one that does)."""
+        return bool(
+            words & self.targets
+            or words & self.functions
+            or (b"reload" in words and words & self.modules)
+            or any(method in words and instance in words for method, instance in self.methods)
+        )
+
+    def __or__(self, other: "Watch") -> "Watch":
+        return Watch(*(getattr(self, f) | getattr(other, f) for f in _WATCH_FIELDS))
+
+    def __sub__(self, other: "Watch") -> "Watch":
+        return Watch(*(getattr(self, f) - getattr(other, f) for f in _WATCH_FIELDS))
 
     @property
     def key(self) -> str:
@@ -323,10 +342,11 @@ class ProjectText:
 
 def state_candidates(
     summaries: Dict[str, TextSummary], tests: Set[str], include_test_state: bool, text: ProjectText
-) -> Set[str]:
+) -> Tuple[Set[str], Set[str]]:
     """The files of one project whose facts decide what DBI101-DBI103 can flag: where state is
-    defined and mutated, and the classes that keep it. The files that reset it are found later,
-    from the names the join still flags (see checker.py)."""
+    defined and mutated, and the classes that keep it; and apart, the files that matter only for
+    their imports (re-exports). The files that reset it are found later, from the names the join
+    still flags (see checker.py)."""
     defining = {path: s for path, s in summaries.items() if include_test_state or path not in tests}
     definers: Dict[str, Set[str]] = {}
     for path, summary in defining.items():
@@ -357,8 +377,8 @@ def state_candidates(
     mutated_names = {name for name, _module in mutated}
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up.
-    chosen |= {path for path in summaries if path not in chosen and text.importing(path, mutated_names | classes)}
-    return chosen
+    reexporting = {path for path in summaries if path not in chosen and text.importing(path, mutated_names | classes)}
+    return chosen, reexporting
 
 
 def _ancestors(name: str, bases: Dict[str, Set[str]]) -> Set[str]:

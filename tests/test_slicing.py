@@ -1,0 +1,108 @@
+"""A file read only for its resets is parsed without the functions that cannot reset anything
+watched; the verdicts stay those of the whole file."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import libcst as cst
+
+from dbisolint import checker
+from dbisolint.config import load_config
+from dbisolint.prefilter import Watch
+from dbisolint.slicing import keep_needed
+
+WATCH = Watch(targets=frozenset({b"_cache"}), modules=frozenset(), functions=frozenset(), methods=frozenset())
+
+SUITE = '''\
+import unittest
+
+from app import store
+
+
+class StoreTests(unittest.TestCase):
+    def setUp(self):
+        _forget()
+
+    def test_reads(self):
+        self.assertEqual(store.get("a"), None)
+
+    @unittest.skip("later")
+    def test_skipped(self):
+        @decorated
+        def inner():
+            return 1
+        return inner()
+
+
+def _forget():
+    """Through a local helper."""
+    store._cache.clear()
+
+
+def unrelated(x): return x
+'''
+
+
+def sliced(source: str, watch: Watch = WATCH) -> str:
+    result = keep_needed(source.encode(), ast.parse(source), watch)
+    assert result is not None
+    return result.decode()
+
+
+def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines():
+    text = sliced(SUITE)
+    lines = text.splitlines()
+    assert len(lines) == len(SUITE.splitlines())
+    cst.parse_module(text)
+    assert "store.get" not in text and "inner" not in text  # emptied: they reset nothing
+    assert lines[10] == "        pass" and lines[14] == "        pass"
+    assert "    def test_skipped(self):" in lines  # headers and decorators stay: roles and names stay
+    assert "store._cache.clear()" in text  # names the watched target
+    assert "_forget()" in text  # calls a kept function of the file
+    assert "def unrelated(x): return x" in text  # a body on the header's line is left alone
+
+
+def test_line_endings_stay_and_a_lone_carriage_return_stops_slicing():
+    crlf = SUITE.replace("\n", "\r\n")
+    text = keep_needed(crlf.encode(), ast.parse(crlf), WATCH)
+    assert text is not None and text.count(b"\r\n") == crlf.count("\r\n") and b"\n" not in text.replace(b"\r\n", b"")
+    lone = SUITE.replace("def unrelated", "x = 1\rdef unrelated")
+    assert keep_needed(lone.encode(), ast.parse(lone), WATCH) is None
+
+
+def test_nothing_to_empty_gives_none():
+    everything = Watch(frozenset({b"store", b"self"}), frozenset(), frozenset(), frozenset())
+    assert keep_needed(SUITE.encode(), ast.parse(SUITE), everything) is None
+
+
+def test_a_part_read_file_is_read_again_when_the_watch_learns_a_name_it_holds(tmp_path: Path, monkeypatch):
+    """The test file is read in part at first (it patches the cache inside one test, and its
+    setUp calls a helper not yet known to reset anything); once the helper module is read, its
+    `reset_all` joins the watch and the file is read again with its setUp."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "store.py").write_text(
+        "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n\n\ndef clear_state():\n    _cache.clear()\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "helpers.py").write_text("from app import store\n\n\ndef reset_all():\n    store.clear_state()\n")
+    (tmp_path / "tests" / "test_store.py").write_text(
+        "import unittest\nfrom unittest import mock\n\nfrom app import store\nfrom tests.helpers import reset_all\n\n\n"
+        "class StoreTests(unittest.TestCase):\n"
+        "    def setUp(self):\n        reset_all()\n\n"
+        "    def test_put(self):\n        with mock.patch.dict(store._cache, {'a': 1}):\n            store.put('b', 2)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None)
+    with_filter = checker.check([Path(".")], config)
+    without = checker.check([Path(".")], config, use_prefilter=False)
+    assert with_filter.state_verdicts == without.state_verdicts
+    assert with_filter.state_verdicts["app.store._cache"] == "reset"
+    assert with_filter.findings == without.findings == []
+
+    # Without reading it again, its setUp would stay empty and the cache would be flagged.
+    monkeypatch.setattr(Watch, "__sub__", lambda self, other: Watch(frozenset(), frozenset(), frozenset(), frozenset()))
+    assert checker.check([Path(".")], config).state_verdicts["app.store._cache"] == "DBI101"
