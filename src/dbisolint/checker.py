@@ -18,7 +18,7 @@ from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
 from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
-from .prefilter import ProjectText, Summarizer, Watch, identifiers, state_candidates
+from .prefilter import EMPTY_WATCH, ProjectText, Summarizer, Watch, identifiers, state_candidates
 from .project import FileFinder, Project, display_path, path_matches, pytest_env
 from .rule import StateRule, UrlRule
 from .rules import ALL_RULES, RULES_BY_CODE
@@ -222,11 +222,11 @@ class _Run:
             for project, members in self._by_project(readable).items():
                 summaries = {str(item.path): item.entry.summary for item in members}  # type: ignore[union-attr]
                 tests = {str(item.path) for item in members if item.is_test}
-                wanted, reexporting = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
-                chosen += [item for item in members if str(item.path) in wanted]
+                wanted = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
+                whole = set(chosen)  # an engine file is read whole
                 for item in members:
-                    if str(item.path) in reexporting and item not in chosen:
-                        item.watch = _NOTHING  # its imports: its functions are read if they name what is watched
+                    if str(item.path) in wanted:
+                        item.watch = None if item in whole else wanted[str(item.path)]
                         chosen.append(item)
         return list(dict.fromkeys(chosen))
 
@@ -342,7 +342,7 @@ class _Run:
                     for item in members:
                         if item.watch is not None and item.report is not None:
                             learnt = watch - item.watch
-                            if learnt != _NOTHING and text.may_reset(str(item.path), learnt):
+                            if learnt != EMPTY_WATCH and text.may_reset(str(item.path), learnt):
                                 item.watch, item.report = item.watch | watch, None
                                 needed.add(item)
                 else:
@@ -455,9 +455,6 @@ class _Run:
             return True
         watch = self.watched.get(item.project)
         return watch is not None and self._text(item.project).may_reset(str(item.path), watch)
-
-
-_NOTHING = Watch(frozenset(), frozenset(), frozenset(), frozenset())
 
 
 def _names_that_may_reset(state: ProjectState) -> Watch:

@@ -239,6 +239,9 @@ class Watch:
         return self._key  # type: ignore[attr-defined, no-any-return]
 
 
+EMPTY_WATCH = Watch(frozenset(), frozenset(), frozenset(), frozenset())
+
+
 class ProjectText:
     """The texts of one project's files, read on demand, with each file's identifiers."""
 
@@ -342,11 +345,11 @@ class ProjectText:
 
 def state_candidates(
     summaries: Dict[str, TextSummary], tests: Set[str], include_test_state: bool, text: ProjectText
-) -> Tuple[Set[str], Set[str]]:
-    """The files of one project whose facts decide what DBI101-DBI103 can flag: where state is
-    defined and mutated, and the classes that keep it; and apart, the files that matter only for
-    their imports (re-exports). The files that reset it are found later, from the names the join
-    still flags (see checker.py)."""
+) -> Dict[str, Optional[Watch]]:
+    """The files of one project whose facts decide what DBI101-DBI103 can flag (where state is
+    defined and mutated, the classes that keep it, the imports that re-export them), each with
+    what its functions must name to matter (slicing.py; None: the whole file). The files that
+    reset it are found later, from the names the join still flags (see checker.py)."""
     defining = {path: s for path, s in summaries.items() if include_test_state or path not in tests}
     definers: Dict[str, Set[str]] = {}
     for path, summary in defining.items():
@@ -366,19 +369,27 @@ def state_candidates(
     ancestry = {name: _ancestors(name, bases) for name in {c for s in defining.values() for _n, c in s.instances}}
     kept = {name: chain for name, chain in ancestry.items() if chain & stateful}
     classes = {name for chain in kept.values() for name in chain}
+    whole = set()  # the classes that keep state: every method may store into `self`
     for path, summary in summaries.items():
         own = _module_last_name(path)
-        if (
-            (path in defining and (any((name, own) in mutated for name in summary.containers) or summary.caches))
-            or (path in defining and any(callee in kept for _name, callee in summary.instances))
-            or any(name in classes for name, _bases in summary.class_bases)
+        if (path in defining and (any((name, own) in mutated for name in summary.containers) or summary.caches)) or (
+            path in defining and any(callee in kept for _name, callee in summary.instances)
         ):
             chosen.add(path)
+        if any(name in classes for name, _bases in summary.class_bases):
+            whole.add(path)
     mutated_names = {name for name, _module in mutated}
+    # Definitions and imports are module-level statements, always read; of the functions, only
+    # those naming a mutated container can mutate it.
+    mutating = Watch(_encoded(mutated_names), frozenset(), frozenset(), frozenset())
+    needed: Dict[str, Optional[Watch]] = {path: mutating for path in chosen}
+    needed.update({path: None for path in whole})
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up.
-    reexporting = {path for path in summaries if path not in chosen and text.importing(path, mutated_names | classes)}
-    return chosen, reexporting
+    for path in summaries:
+        if path not in needed and text.importing(path, mutated_names | classes):
+            needed[path] = EMPTY_WATCH
+    return needed
 
 
 def _ancestors(name: str, bases: Dict[str, Set[str]]) -> Set[str]:
