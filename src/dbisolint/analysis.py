@@ -25,6 +25,7 @@ from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
 from .slicing import keep_needed
+from .walk import walk
 from .state import StateCollector
 from .url_sources import UrlCollector
 
@@ -171,7 +172,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     try:
         module = cst.parse_module(source)
         visitor = FileVisitor(task.module)
-        module.visit(visitor)
+        walk(module, visitor)
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, LookupError, RecursionError) as error:
         return FileReport(task.path, problems=(decode_problem(task.path, error),))
     try:
