@@ -64,6 +64,17 @@ def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines()
     assert "def unrelated(x): return x" in text  # a body on the header's line is left alone
 
 
+def test_the_tree_given_is_emptied_alike():
+    tree = ast.parse(SUITE)
+    text = keep_needed(SUITE.encode(), tree, WATCH)
+    assert text is not None
+
+    def starts(node: ast.AST) -> list:
+        return [(type(n).__name__, getattr(n, "lineno", 0), getattr(n, "col_offset", 0)) for n in ast.walk(node)]
+
+    assert starts(tree) == starts(ast.parse(text))
+
+
 def test_line_endings_stay_and_a_lone_carriage_return_stops_slicing():
     crlf = SUITE.replace("\n", "\r\n")
     text = keep_needed(crlf.encode(), ast.parse(crlf), WATCH)

@@ -166,9 +166,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     if refusal is not None:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
     if task.watch is not None and tree is not None and task.fix is None and not task.edits:
-        sliced = keep_needed(source, tree, task.watch)  # type: ignore[arg-type]
-        if sliced is not None:
-            source, tree = sliced, ast.parse(sliced)
+        source = keep_needed(source, tree, task.watch) or source  # type: ignore[arg-type]
     try:
         module = cst.parse_module(source)
         visitor = FileVisitor(task.module)

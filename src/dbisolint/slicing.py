@@ -24,7 +24,9 @@ _MANAGED = MANAGED_TABLE.encode()
 def keep_needed(source: bytes, tree: ast.Module, watch: Watch) -> Optional[bytes]:
     """`source` with the bodies of the functions that cannot reset what `watch` describes (they
     name nothing of it, nor a kept function of the file) emptied, or None when nothing can be
-    emptied. `tree` is CPython's tree of `source`."""
+    emptied. `tree` is CPython's tree of `source`; its functions are emptied the same way, so
+    that its statements stay paired with the returned text's, where they start (lines.py; where
+    they end is left as it was)."""
     if b"\r" in source.replace(b"\r\n", b""):
         return None  # a lone CR ends a line for CPython but not for the line numbers used here
     lines = source.splitlines(keepends=True)
@@ -42,11 +44,14 @@ def keep_needed(source: bytes, tree: ast.Module, watch: Watch) -> Optional[bytes
         lines[function.body_line - 1] = function.indent + b"pass" + _ending(lines[function.body_line - 1])  # type: ignore[operator]
         for number in range(function.body_line, function.last_line):
             lines[number] = _ending(lines[number])
+        column = len(function.indent)  # type: ignore[arg-type]
+        function.node.body = [ast.Pass(lineno=function.body_line, col_offset=column, end_lineno=function.body_line, end_col_offset=column + 4)]
     return b"".join(lines)
 
 
 class _Function:
     def __init__(self, node: ast.FunctionDef, lines: List[bytes]) -> None:
+        self.node = node
         self.name = node.name.encode()
         self.words = identifiers(b"".join(lines[_first_line(node) - 1 : node.end_lineno]))
         self.body_line = _first_line(node.body[0])

@@ -47,10 +47,11 @@ def analyse_all(items: Sequence[Item], jobs: int, on_done: Optional[Callable[[],
                 on_done()
         return reports
     reports_by_index: dict = {}
-    chunk = max(1, len(items) // (jobs * 8))
+    # The largest files first, one at a time: no worker is left with a long file at the end.
+    order = sorted(range(len(items)), key=lambda index: -len(items[index][1]))
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
-            for index, report in enumerate(pool.map(_analyse, items, chunksize=chunk)):
+            for index, report in zip(order, pool.map(_analyse, [items[index] for index in order])):
                 reports_by_index[index] = report
                 if on_done:
                     on_done()
