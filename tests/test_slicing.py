@@ -8,7 +8,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from dbisolint import checker
+from dbisolint import checker, workers
 from dbisolint.config import load_config
 from dbisolint.prefilter import Watch
 from dbisolint.slicing import keep_needed
@@ -117,3 +117,41 @@ def test_a_part_read_file_is_read_again_when_the_watch_learns_a_name_it_holds(tm
     # Without reading it again, its setUp would stay empty and the cache would be flagged.
     monkeypatch.setattr(Watch, "__sub__", lambda self, other: Watch(frozenset(), frozenset(), frozenset(), frozenset()))
     assert checker.check([Path(".")], config).state_verdicts["app.store._cache"] == "DBI101"
+
+
+def test_after_a_change_only_the_changed_file_is_parsed_again(tmp_path: Path, monkeypatch):
+    """Reports cached for files read in part serve the next run, even when that run's watch
+    differs from the one they were read under, unless the file may reset what it newly holds."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "store.py").write_text(
+        "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n\n\n"
+        "def clear_state():\n    _cache.clear()\n\n\ndef reset_everything():\n    clear_state()\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_store.py").write_text(
+        "import unittest\n\nfrom app import store\n\n\nclass StoreTests(unittest.TestCase):\n"
+        "    def setUp(self):\n        store.reset_everything()\n\n"
+        "    def test_put(self):\n        store.put('a', 1)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    parsed = []
+    analyse_all = workers.analyse_all
+
+    def recording(items, jobs, on_done=None):  # type: ignore[no-untyped-def]
+        parsed.extend(task.path for task, _source in items)
+        return analyse_all(items, jobs, on_done)
+
+    monkeypatch.setattr(workers, "analyse_all", recording)
+    config, cache = load_config(None), tmp_path / "cache"
+    cold = checker.check([Path(".")], config, cache_dir=cache)
+    assert cold.state_verdicts["app.store._cache"] == "reset"
+    assert "tests/test_store.py" in parsed
+    with (tmp_path / "app" / "store.py").open("a") as store:
+        store.write("# changed\n")
+    parsed.clear()
+    again = checker.check([Path(".")], config, cache_dir=cache)
+    # Its own change: read in part, then again for the caller of a reset that its watch learnt.
+    assert set(parsed) == {"app/store.py"}, parsed
+    assert again.state_verdicts == cold.state_verdicts

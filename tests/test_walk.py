@@ -117,3 +117,13 @@ def test_the_walk_serves_this_project_own_sources():
     for path in (Path(__file__).parents[1] / "src" / "dbisolint").rglob("*.py"):
         expected, walked = _both(path.read_text(), type(None))
         assert walked == expected, path
+
+
+def test_a_field_visited_only_when_set_is_walked_whichever_instance_comes_first(monkeypatch):
+    from dbisolint import walk as walk_module
+
+    for source in ('f"{a}"\nf"{b:>{c}}"\n', 'f"{b:>{c}}"\nf"{a}"\n'):
+        monkeypatch.setattr(walk_module, "_FIELDS", {})
+        monkeypatch.setattr(walk_module, "_VARIANTS", {})
+        expected, walked = _both(source, type(None))
+        assert walked == expected and walked.count(("visit", "Name")) == 3

@@ -9,7 +9,7 @@ Files are analysed one by one (analysis.py); what needs several files is joined 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
@@ -281,10 +281,10 @@ class _Run:
                 continue
             plain = self._task(item, plain=True)
             entry = item.entry
-            cached = entry.report if entry is not None and entry.task == plain else None
+            cached = entry.report if entry is not None and _serves(entry.task, plain) else None
             needs_more = (self.fix or self.edits) and item.reported
             if cached is not None and not (needs_more and any(f.fix for f in cached.findings)):
-                item.report = cached
+                item.report, item.watch = cached, entry.task.watch  # type: ignore[union-attr]
                 continue
             task = self._task(item, plain=False) if needs_more else plain
             if self._read(item):
@@ -299,6 +299,20 @@ class _Run:
             if item.entry is not None and not item.given and task == self._task(item, plain=True):
                 item.entry.task, item.entry.report = task, report
                 self.cache.put(str(item.path), item.entry)
+
+    def _reuse(self, item: _Item) -> bool:
+        """Take the report cached for a file read in part under another watch (the watch depends
+        on which reports the last run had): the loop reads it again only where this run's watch
+        holds a name it may reset."""
+        entry = item.entry
+        if entry is None or entry.report is None or entry.task is None or entry.task.watch is None:
+            return False
+        if (self.fix or self.edits) and item.reported:
+            return False
+        if replace(entry.task, watch=None) != replace(self._task(item, plain=True), watch=None):
+            return False
+        item.report, item.watch = entry.report, entry.task.watch  # type: ignore[assignment]
+        return True
 
     def _progress(self, total: int):  # type: ignore[no-untyped-def]
         if not self.progress or total < 200:
@@ -332,22 +346,24 @@ class _Run:
                 needed = {
                     modules[prefix] for callee in state.unresolved for prefix in _prefixes(callee) if prefix in modules
                 }
+                text = self._text(project)
                 if self.use_prefilter:
-                    text = self._text(project)
                     for item in unread:
-                        if item not in needed and text.may_reset(str(item.path), watch):
+                        if item not in needed and text.may_reset(str(item.path), watch) and not self._reuse(item):
                             item.watch = watch
                             needed.add(item)
-                    # A file read in part is read again where it names what the watch newly holds.
+                else:
+                    needed |= set(unread)
+                needed = {item for item in needed if item.report is None and item.entry is not None}
+                if not needed and self.use_prefilter:
+                    # A file read in part is read again where it may reset what the watch learnt
+                    # since; asked once nothing else is needed, when the watch has settled.
                     for item in members:
                         if item.watch is not None and item.report is not None:
                             learnt = watch - item.watch
                             if learnt != EMPTY_WATCH and text.may_reset(str(item.path), learnt):
                                 item.watch, item.report = item.watch | watch, None
                                 needed.add(item)
-                else:
-                    needed |= set(unread)
-                needed = {item for item in needed if item.report is None and item.entry is not None}
                 if not needed:
                     break
                 self.analyse(list(needed))
@@ -411,7 +427,8 @@ class _Run:
                         result, project, project_facts, blind_spots.get(project, []), reported, self.config, self.fix, self.edits
                     )
         for project, project_urls in url_facts.items():
-            self._join_urls(result, project, project_urls)
+            if any(facts.candidates for facts in project_urls):  # type: ignore[attr-defined]
+                self._join_urls(result, project, project_urls)
         result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
         return result
 
@@ -455,6 +472,16 @@ class _Run:
             return True
         watch = self.watched.get(item.project)
         return watch is not None and self._text(item.project).may_reset(str(item.path), watch)
+
+
+def _serves(done: Optional[FileTask], wanted: FileTask) -> bool:
+    """Whether the report of task `done` answers task `wanted`: the same task, or one that read
+    more of the file (the whole file, or the functions of a wider watch)."""
+    if done is None or replace(done, watch=None) != replace(wanted, watch=None):
+        return False
+    if done.watch is None or done.watch == wanted.watch:
+        return True
+    return wanted.watch is not None and wanted.watch - done.watch == EMPTY_WATCH  # type: ignore[operator]
 
 
 def _names_that_may_reset(state: ProjectState) -> Watch:

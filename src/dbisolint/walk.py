@@ -10,6 +10,7 @@ recorded once per node class).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Dict, Optional, Tuple
 
 import libcst as cst
@@ -23,7 +24,9 @@ _TRIVIAL = (
     cst.BaseBinaryOp, cst.BaseBooleanOp, cst.BaseCompOp, cst.BaseUnaryOp, cst.BaseAugOp,
 )  # fmt: skip
 
-_FIELDS: Dict[type, Tuple[str, ...]] = {}  # node class -> its children's fields, in visiting order
+# node class -> the fields libcst visits, in its order, and the unset fields it did not visit then
+_FIELDS: Dict[type, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}
+_VARIANTS: Dict[Tuple[type, Tuple[str, ...]], Tuple[str, ...]] = {}
 # (visitor class, node class) -> visit, leave, and per field its visit and leave hooks
 _HOOKS: Dict[Tuple[type, type], Tuple[Hook, Hook, Dict[str, Tuple[Hook, Hook]]]] = {}
 
@@ -84,10 +87,29 @@ def _hooks(visitor_class: type, node_class: type) -> Tuple[Hook, Hook, Dict[str,
 def _fields(node: cst.CSTNode) -> Tuple[str, ...]:
     node_class = type(node)
     if node_class not in _FIELDS:
-        recorder = _FieldRecorder(node)
-        node._visit_and_replace_children(recorder)  # one level: the recorder visits no child
-        _FIELDS[node_class] = tuple(dict.fromkeys(recorder.fields))
-    return _FIELDS[node_class]
+        order = _record(node)
+        unset = tuple(f.name for f in dataclasses.fields(node_class) if f.name not in order and getattr(node, f.name) is None)
+        _FIELDS[node_class] = order, unset
+    order, unrecorded = _FIELDS[node_class]
+    # A few classes visit a field only when it is set (FormattedStringExpression.format_spec):
+    # their order is recorded again for each combination of such fields set.
+    present = tuple(name for name in unrecorded if _holds_nodes(getattr(node, name)))
+    if not present:
+        return order
+    key = (node_class, present)
+    if key not in _VARIANTS:
+        _VARIANTS[key] = _record(node)
+    return _VARIANTS[key]
+
+
+def _holds_nodes(value: object) -> bool:
+    return type(value) in _SEQUENCES or _walked(value)
+
+
+def _record(node: cst.CSTNode) -> Tuple[str, ...]:
+    recorder = _FieldRecorder(node)
+    node._visit_and_replace_children(recorder)  # one level: the recorder visits no child
+    return tuple(dict.fromkeys(recorder.fields))
 
 
 class _FieldRecorder(cst.CSTVisitor):
