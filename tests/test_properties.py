@@ -3,7 +3,6 @@ no input crashes the checker, every fix parses and holds, the pre-filter changes
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import hypothesmith
 import libcst as cst

@@ -25,9 +25,9 @@ from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
 from .slicing import keep_needed
-from .walk import walk
 from .state import StateCollector
 from .url_sources import UrlCollector
+from .walk import walk
 
 ENGINE_RULES = tuple(rule for rule in ALL_RULES if issubclass(rule, EngineRule))
 

@@ -309,7 +309,7 @@ class _Run:
             return False
         if (self.fix or self.edits) and item.reported:
             return False
-        if replace(entry.task, watch=None) != replace(self._task(item, plain=True), watch=None):
+        if not _same_but_watch(entry.task, self._task(item, plain=True)):
             return False
         item.report, item.watch = entry.report, entry.task.watch  # type: ignore[assignment]
         return True
@@ -477,11 +477,15 @@ class _Run:
 def _serves(done: Optional[FileTask], wanted: FileTask) -> bool:
     """Whether the report of task `done` answers task `wanted`: the same task, or one that read
     more of the file (the whole file, or the functions of a wider watch)."""
-    if done is None or replace(done, watch=None) != replace(wanted, watch=None):
+    if done is None or not _same_but_watch(done, wanted):
         return False
     if done.watch is None or done.watch == wanted.watch:
         return True
     return wanted.watch is not None and wanted.watch - done.watch == EMPTY_WATCH  # type: ignore[operator]
+
+
+def _same_but_watch(done: FileTask, wanted: FileTask) -> bool:
+    return replace(done, watch=None) == replace(wanted, watch=None)
 
 
 def _names_that_may_reset(state: ProjectState) -> Watch:

@@ -369,7 +369,7 @@ def state_candidates(
     ancestry = {name: _ancestors(name, bases) for name in {c for s in defining.values() for _n, c in s.instances}}
     kept = {name: chain for name, chain in ancestry.items() if chain & stateful}
     classes = {name for chain in kept.values() for name in chain}
-    whole = set()  # the classes that keep state: every method may store into `self`
+    whole = set()  # files defining a class that keeps state: any method may store into `self`
     for path, summary in summaries.items():
         own = _module_last_name(path)
         if (path in defining and (any((name, own) in mutated for name in summary.containers) or summary.caches)) or (
