@@ -67,8 +67,9 @@ def lines(text: str) -> List[str]:
 _DBISOLINT_STATE = (
     ("dbisolint.flake8_plugin", "_project_findings", "cache", ()),
     ("dbisolint.flake8_plugin", "_project_root", "cache", ()),
+    ("dbisolint.project", "_marked_folder", "cache", ()),
     ("dbisolint.project", "_project", "cache", ()),
-    ("dbisolint.project", "project_root", "cache", ()),
+    ("dbisolint.project", "is_package", "cache", ()),
 )
 
 
@@ -89,8 +90,9 @@ def _dbisolint_reset_module_state():
             continue
         target = getattr(module, name)
         if kind == "cache":
-            target.cache_clear()
-            caches.append(target)
+            if hasattr(target, "cache_clear"):  # not a cache any more: nothing to clear
+                target.cache_clear()
+                caches.append(target)
         elif kind == "instance":
             slots.extend(
                 (target, attribute, _dbisolint_snapshot(getattr(target, attribute)))

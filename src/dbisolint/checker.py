@@ -172,7 +172,7 @@ class _Run:
 
     def add(self, path: Path, reported: bool, given: Optional[bytes] = None) -> None:
         if path not in self.items or given is not None:
-            project = Project.of(path, self.config)
+            project = Project.of_folder(path.parent, self.config)  # a file (or an editor's buffer)
             self.items[path] = _Item(path, display_path(path), reported, project, project.is_test(path))
             self.by_name[str(path)] = self.items[path]
         if given is not None:

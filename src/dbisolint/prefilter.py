@@ -221,8 +221,17 @@ class Watch:
             words & self.targets
             or words & self.functions
             or (b"reload" in words and words & self.modules)
-            or any(method in words and instance in words for method, instance in self.methods)
+            or self.names_a_method(words)
         )
+
+    def names_a_method(self, words: FrozenSet[bytes]) -> bool:
+        """Whether `words` hold a watched method and an instance it is watched on."""
+        if not hasattr(self, "_instances_of"):
+            instances_of: Dict[bytes, Set[bytes]] = {}
+            for method, instance in self.methods:
+                instances_of.setdefault(method, set()).add(instance)
+            object.__setattr__(self, "_instances_of", instances_of)
+        return any(not words.isdisjoint(self._instances_of[method]) for method in words & self._instances_of.keys())  # type: ignore[attr-defined]
 
     def __or__(self, other: "Watch") -> "Watch":
         return Watch(*(getattr(self, f) | getattr(other, f) for f in _WATCH_FIELDS))
@@ -282,7 +291,7 @@ class ProjectText:
         names = self.identifiers(path)
         if names & watch.functions:
             return True
-        if any(method in names and instance in names for method, instance in watch.methods):
+        if watch.names_a_method(names):
             return True
         source = self.read(path) or b""
         if names & watch.modules and b"reload(" in source:
@@ -337,9 +346,9 @@ class ProjectText:
             )
         return self._imported[path]
 
-    def importing(self, path: str, names: Iterable[str]) -> bool:
+    def importing(self, path: str, names: FrozenSet[bytes]) -> bool:
         """Whether an import statement of the file names one of `names` (a re-export)."""
-        wanted = self.identifiers(path) & _encoded(names)
+        wanted = self.identifiers(path) & names
         return bool(wanted and self.imported(path) & wanted)
 
 
@@ -386,8 +395,9 @@ def state_candidates(
     needed.update({path: None for path in whole})
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up.
+    reexported = _encoded(mutated_names | classes)
     for path in summaries:
-        if path not in needed and text.importing(path, mutated_names | classes):
+        if path not in needed and text.importing(path, reexported):
             needed[path] = EMPTY_WATCH
     return needed
 

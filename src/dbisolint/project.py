@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pathspec
 
@@ -27,13 +27,16 @@ DEFAULT_EXCLUDE = (
 )  # fmt: skip
 
 
-@lru_cache(maxsize=None)
 def project_root(folder: Path) -> Path:
     """The nearest folder from `folder` up holding pyproject.toml, setup.cfg or .git (else `folder`)."""
-    for candidate in [folder, *folder.parents]:
-        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
-            return candidate
-    return folder
+    return _marked_folder(folder) or folder
+
+
+@lru_cache(maxsize=None)
+def _marked_folder(folder: Path) -> Optional[Path]:
+    if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+        return folder
+    return None if folder.parent == folder else _marked_folder(folder.parent)  # each folder asked once
 
 
 def display_path(path: Path) -> str:
@@ -56,7 +59,10 @@ class Project:
     @classmethod
     def of(cls, path: Path, config: Config) -> "Project":
         """The project of a resolved path."""
-        folder = path if path.is_dir() else path.parent
+        return cls.of_folder(path if path.is_dir() else path.parent, config)
+
+    @classmethod
+    def of_folder(cls, folder: Path, config: Config) -> "Project":
         return _project(project_root(folder), config.src, config.tests, config.root)
 
     def is_test(self, path: Path) -> bool:
@@ -84,7 +90,7 @@ class Project:
 
         A module inside a package is named by its packages (`py/flwr/core.py` -> flwr.core, as
         it is imported); others, and everything when `src` is configured, by the source root."""
-        if not self.src_configured and (path.parent / "__init__.py").exists():
+        if not self.src_configured and is_package(path.parent):
             return _package_module(path)
         for src_root in self.src_roots:
             try:
@@ -155,10 +161,15 @@ def _package_module(path: Path) -> ModuleName:
     """Climb while the folder is a package."""
     parts = [path.stem]
     folder = path.parent
-    while (folder / "__init__.py").exists() and folder != folder.parent:
+    while is_package(folder) and folder != folder.parent:
         parts.insert(0, folder.name)
         folder = folder.parent
     return _module_from_parts(tuple(parts))
+
+
+@lru_cache(maxsize=None)
+def is_package(folder: Path) -> bool:
+    return (folder / "__init__.py").exists()
 
 
 def _module_from_parts(parts: Tuple[str, ...]) -> ModuleName:

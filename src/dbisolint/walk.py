@@ -25,10 +25,10 @@ _TRIVIAL = (
 )  # fmt: skip
 
 # node class -> the fields libcst visits, in its order, and the unset fields it did not visit then
-_FIELDS: Dict[type, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}
-_VARIANTS: Dict[Tuple[type, Tuple[str, ...]], Tuple[str, ...]] = {}
+_FIELDS: Dict[type, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {}  # noqa: DBI101 (derived from libcst's classes: the same in every test)
+_VARIANTS: Dict[Tuple[type, Tuple[str, ...]], Tuple[str, ...]] = {}  # noqa: DBI101 (derived from libcst's classes: the same in every test)
 # (visitor class, node class) -> visit, leave, and per field its visit and leave hooks
-_HOOKS: Dict[Tuple[type, type], Tuple[Hook, Hook, Dict[str, Tuple[Hook, Hook]]]] = {}
+_HOOKS: Dict[Tuple[type, type], Tuple[Hook, Hook, Dict[str, Tuple[Hook, Hook]]]] = {}  # noqa: DBI101 (derived from libcst's classes: the same in every test)
 
 
 def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
@@ -52,7 +52,8 @@ def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
 
 
 _SEQUENCES = (tuple, list)
-_WALKED: Dict[type, bool] = {}  # by class (isinstance against libcst's abstract classes is slow)
+# By class: isinstance against libcst's abstract classes is slow.
+_WALKED: Dict[type, bool] = {}  # noqa: DBI101 (derived from libcst's classes: the same in every test)
 
 
 def _walked(value: object) -> bool:
