@@ -155,3 +155,27 @@ def test_after_a_change_only_the_changed_file_is_parsed_again(tmp_path: Path, mo
     # Its own change: read in part, then again for the caller of a reset that its watch learnt.
     assert set(parsed) == {"app/store.py"}, parsed
     assert again.state_verdicts == cold.state_verdicts
+
+
+def test_a_check_after_a_fix_with_the_cache_agrees_with_one_without(tmp_path: Path, monkeypatch):
+    """A fix reads the files it reports on whole; the files it read are remembered for the next
+    run as read whole, not under the watch they were chosen with (found on Django: the next run
+    read a test module in part and lost the reset of a signal)."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "store.py").write_text(
+        "_cache = {}\n_other = []\n\n\ndef put(key, value):\n    _cache[key] = value\n    _other.append(key)\n\n\n"
+        "def clear_state():\n    _cache.clear()\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_store.py").write_text(
+        "import unittest\nfrom unittest import mock\n\nfrom app import store\n\n\n"
+        "class StoreTests(unittest.TestCase):\n"
+        "    def setUp(self):\n        store.clear_state()\n\n"
+        "    def test_put(self):\n        with mock.patch.dict(store._cache, {'a': 1}):\n            store.put('b', 2)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    config, cache = load_config(None), tmp_path / "cache"
+    checker.fix([Path(".")], config, cache_dir=cache)
+    assert checker.check([Path(".")], config, cache_dir=cache).state_verdicts == checker.check([Path(".")], config).state_verdicts

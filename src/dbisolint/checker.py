@@ -287,6 +287,7 @@ class _Run:
                 item.report, item.watch = cached, entry.task.watch  # type: ignore[union-attr]
                 continue
             task = self._task(item, plain=False) if needs_more else plain
+            item.watch = task.watch  # None when the whole file is read (fixes and edits need it)
             if self._read(item):
                 pending.append((item, task))
         if not pending:
