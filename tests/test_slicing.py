@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Dict, Optional
 
 import libcst as cst
 
@@ -88,25 +89,29 @@ def test_nothing_to_empty_gives_none():
     assert keep_needed(SUITE.encode(), ast.parse(SUITE), everything) is None
 
 
+def _project(tmp_path: Path, monkeypatch, store: str, suite: str, more: Optional[Dict[str, str]] = None) -> None:
+    """A project with `app/store.py` and `tests/test_store.py` (and `more` files), made current."""
+    files = {"pyproject.toml": "", "app/__init__.py": "", "app/store.py": store, "tests/test_store.py": suite, **(more or {})}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+
+
 def test_a_part_read_file_is_read_again_when_the_watch_learns_a_name_it_holds(tmp_path: Path, monkeypatch):
     """The test file is read in part at first (it patches the cache inside one test, and its
     setUp calls a helper not yet known to reset anything); once the helper module is read, its
     `reset_all` joins the watch and the file is read again with its setUp."""
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "app").mkdir()
-    (tmp_path / "app" / "__init__.py").write_text("")
-    (tmp_path / "app" / "store.py").write_text(
+    store = (
         "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n\n\ndef clear_state():\n    _cache.clear()\n"
     )
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "helpers.py").write_text("from app import store\n\n\ndef reset_all():\n    store.clear_state()\n")
-    (tmp_path / "tests" / "test_store.py").write_text(
+    suite = (
         "import unittest\nfrom unittest import mock\n\nfrom app import store\nfrom tests.helpers import reset_all\n\n\n"
         "class StoreTests(unittest.TestCase):\n"
         "    def setUp(self):\n        reset_all()\n\n"
         "    def test_put(self):\n        with mock.patch.dict(store._cache, {'a': 1}):\n            store.put('b', 2)\n"
     )
-    monkeypatch.chdir(tmp_path)
+    _project(tmp_path, monkeypatch, store, suite, {"tests/helpers.py": "from app import store\n\n\ndef reset_all():\n    store.clear_state()\n"})
     config = load_config(None)
     with_filter = checker.check([Path(".")], config)
     without = checker.check([Path(".")], config, use_prefilter=False)
@@ -122,20 +127,16 @@ def test_a_part_read_file_is_read_again_when_the_watch_learns_a_name_it_holds(tm
 def test_after_a_change_only_the_changed_file_is_parsed_again(tmp_path: Path, monkeypatch):
     """Reports cached for files read in part serve the next run, even when that run's watch
     differs from the one they were read under, unless the file may reset what it newly holds."""
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "app").mkdir()
-    (tmp_path / "app" / "__init__.py").write_text("")
-    (tmp_path / "app" / "store.py").write_text(
+    store = (
         "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n\n\n"
         "def clear_state():\n    _cache.clear()\n\n\ndef reset_everything():\n    clear_state()\n"
     )
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_store.py").write_text(
+    suite = (
         "import unittest\n\nfrom app import store\n\n\nclass StoreTests(unittest.TestCase):\n"
         "    def setUp(self):\n        store.reset_everything()\n\n"
         "    def test_put(self):\n        store.put('a', 1)\n"
     )
-    monkeypatch.chdir(tmp_path)
+    _project(tmp_path, monkeypatch, store, suite)
     parsed = []
     analyse_all = workers.analyse_all
 
@@ -161,21 +162,28 @@ def test_a_check_after_a_fix_with_the_cache_agrees_with_one_without(tmp_path: Pa
     """A fix reads the files it reports on whole; the files it read are remembered for the next
     run as read whole, not under the watch they were chosen with (found on Django: the next run
     read a test module in part and lost the reset of a signal)."""
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "app").mkdir()
-    (tmp_path / "app" / "__init__.py").write_text("")
-    (tmp_path / "app" / "store.py").write_text(
+    store = (
         "_cache = {}\n_other = []\n\n\ndef put(key, value):\n    _cache[key] = value\n    _other.append(key)\n\n\n"
         "def clear_state():\n    _cache.clear()\n"
     )
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_store.py").write_text(
+    suite = (
         "import unittest\nfrom unittest import mock\n\nfrom app import store\n\n\n"
         "class StoreTests(unittest.TestCase):\n"
         "    def setUp(self):\n        store.clear_state()\n\n"
         "    def test_put(self):\n        with mock.patch.dict(store._cache, {'a': 1}):\n            store.put('b', 2)\n"
     )
-    monkeypatch.chdir(tmp_path)
+    _project(tmp_path, monkeypatch, store, suite)
     config, cache = load_config(None), tmp_path / "cache"
     checker.fix([Path(".")], config, cache_dir=cache)
     assert checker.check([Path(".")], config, cache_dir=cache).state_verdicts == checker.check([Path(".")], config).state_verdicts
+
+
+def test_a_function_naming_a_kept_function_is_kept_even_when_an_emptied_one_shares_its_name():
+    source = (
+        "class A:\n    def reset(self):\n        _cache.clear()\n\n"
+        "class B:\n    def reset(self):\n        return 1\n\n"
+        "def setup_function():\n    A().reset()\n\n"
+        "def unrelated():\n    return 2\n"
+    )
+    text = sliced(source)
+    assert "A().reset()" in text and "_cache.clear()" in text and "return 2" not in text

@@ -12,7 +12,7 @@ text (a string, a comment) keeps it.
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, Iterator, List, Optional
+from typing import FrozenSet, Iterator, List, Optional, Set
 
 from .prefilter import Watch, identifiers
 from .state_facts import MANAGED_TABLE
@@ -32,11 +32,10 @@ def keep_needed(source: bytes, tree: ast.Module, watch: Watch) -> Optional[bytes
     lines = source.splitlines(keepends=True)
     functions = [_Function(function, lines) for function in _definitions(tree.body)]
     emptied = [function for function in functions if function.indent is not None and not _needed(function.words, watch)]
-    names = {function.name for function in functions}
-    kept = fresh = names - {function.name for function in emptied}
+    kept = fresh = _names_kept(functions, emptied)
     while fresh:  # a function naming a kept function of the file is kept too
         emptied = [function for function in emptied if not function.words & fresh]
-        fresh = names - {function.name for function in emptied} - kept
+        fresh = _names_kept(functions, emptied) - kept
         kept = kept | fresh
     if not emptied:
         return None
@@ -47,6 +46,11 @@ def keep_needed(source: bytes, tree: ast.Module, watch: Watch) -> Optional[bytes
         column = len(function.indent)  # type: ignore[arg-type]
         function.node.body = [ast.Pass(lineno=function.body_line, col_offset=column, end_lineno=function.body_line, end_col_offset=column + 4)]
     return b"".join(lines)
+
+
+def _names_kept(functions: List["_Function"], emptied: List["_Function"]) -> Set[bytes]:
+    gone = {id(function) for function in emptied}
+    return {function.name for function in functions if id(function) not in gone}
 
 
 class _Function:

@@ -30,6 +30,10 @@ _VARIANTS: Dict[Tuple[type, Tuple[str, ...]], Tuple[str, ...]] = {}  # noqa: DBI
 # (visitor class, node class) -> visit, leave, and per field its visit and leave hooks
 _HOOKS: Dict[Tuple[type, type], Tuple[Hook, Hook, Dict[str, Tuple[Hook, Hook]]]] = {}  # noqa: DBI101 (derived from libcst's classes: the same in every test)
 
+_SEQUENCES = (tuple, list)
+# By class: isinstance against libcst's abstract classes is slow.
+_WALKED: Dict[type, bool] = {}  # noqa: DBI101 (derived from libcst's classes: the same in every test)
+
 
 def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     visit, leave, attribute_hooks = _hooks(type(visitor), type(node))
@@ -49,11 +53,6 @@ def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
                 after(visitor, node)
     if leave is not None:
         leave(visitor, node)
-
-
-_SEQUENCES = (tuple, list)
-# By class: isinstance against libcst's abstract classes is slow.
-_WALKED: Dict[type, bool] = {}  # noqa: DBI101 (derived from libcst's classes: the same in every test)
 
 
 def _walked(value: object) -> bool:
