@@ -586,7 +586,7 @@ def _join_state(
     conftest = project.conftest_for_fix()
     shown_conftest = display_path(conftest)
     on_disk, _problem = read_source(conftest, shown_conftest) if conftest.exists() else (None, None)
-    before_text = (on_disk or b"").decode("utf-8", errors="replace")
+    before_text = _text(on_disk or b"")
     first_party = frozenset(f.module.split(".")[0] for f in facts if f.module)
     entries = []
     for facts_of_file in facts:
@@ -608,7 +608,7 @@ def _join_state(
             if edits:
                 from .state_fix import with_managed_fixture  # libcst: only for edits and fixes
 
-                after_text = with_managed_fixture(on_disk, [entry], first_party).decode("utf-8", errors="replace")
+                after_text = _text(with_managed_fixture(on_disk, [entry], first_party))
                 changes = text_edits(shown_conftest, before_text, after_text)
             reset = Fix("safe", f"Reset `{definition.target}` around every test in {shown_conftest}", changes)
             result.findings.append(

@@ -243,7 +243,7 @@ class Watch:
     def key(self) -> str:
         """The same for the same watch in any process (hash() of bytes is not)."""
         if not hasattr(self, "_key"):
-            parts = (sorted(self.targets), sorted(self.modules), sorted(self.functions), sorted(self.methods))
+            parts = tuple(sorted(getattr(self, name)) for name in _WATCH_FIELDS)
             object.__setattr__(self, "_key", hashlib.blake2b(repr(parts).encode()).hexdigest())
         return self._key  # type: ignore[attr-defined, no-any-return]
 
@@ -381,8 +381,10 @@ def state_candidates(
     whole = set()  # files defining a class that keeps state: any method may store into `self`
     for path, summary in summaries.items():
         own = _module_last_name(path)
-        if (path in defining and (any((name, own) in mutated for name in summary.containers) or summary.caches)) or (
-            path in defining and any(callee in kept for _name, callee in summary.instances)
+        if path in defining and (
+            any((name, own) in mutated for name in summary.containers)
+            or summary.caches
+            or any(callee in kept for _name, callee in summary.instances)
         ):
             chosen.add(path)
         if any(name in classes for name, _bases in summary.class_bases):
