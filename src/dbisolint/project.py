@@ -41,10 +41,7 @@ def _marked_folder(folder: Path) -> Optional[Path]:
 
 def display_path(path: Path) -> str:
     """Paths are shown relative to the current folder when they are inside it, as ruff does."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    return _relative(str(path), _prefix(Path.cwd()))
 
 
 @dataclass(frozen=True)
@@ -55,6 +52,10 @@ class Project:
     # empty: the usual places (tests/, test/, test_*.py, *_test.py, conftest.py).
     test_paths: Tuple[Path, ...] = ()
     src_configured: bool = False  # `src` given in the configuration: module names follow it
+
+    @property
+    def root_prefix(self) -> str:
+        return _prefix(self.root)
 
     @classmethod
     def of(cls, path: Path, config: Config) -> "Project":
@@ -71,10 +72,8 @@ class Project:
             return True
         if self.test_paths:
             return any(path == test or test in path.parents for test in self.test_paths)
-        try:
-            folders = path.relative_to(self.root).parts[:-1]
-        except ValueError:
-            folders = ()
+        text = str(path)
+        folders = text[len(self.root_prefix) :].split(os.sep)[:-1] if text.startswith(self.root_prefix) else ()
         return any(folder in ("tests", "test") for folder in folders) or is_test_file_name(path.name)
 
     def conftest_for_fix(self) -> Path:
@@ -188,7 +187,7 @@ class _Patterns:
     """Exclude patterns compiled once: name patterns into one expression, path patterns into another."""
 
     def __init__(self, patterns: Sequence[str], root: Path) -> None:
-        self.root = root
+        self.root_prefix = _prefix(root)
         names = [p.rstrip("/") for p in patterns if "/" not in p.rstrip("/")]
         paths = [p.strip("/") for p in patterns if "/" in p.rstrip("/")]
         self.names = re.compile("|".join(fnmatch.translate(p) for p in names)) if names else None
@@ -197,16 +196,25 @@ class _Patterns:
         )
 
     def match(self, path: Path) -> bool:
-        if self.names is not None and self.names.match(path.name):
+        resolved = path if path.is_absolute() else path.resolve()
+        return self.match_absolute(str(resolved), path.name)
+
+    def match_absolute(self, path: str, name: str) -> bool:
+        """`path`: absolute, as a string (the file finder's walk builds no Path per entry)."""
+        if self.names is not None and self.names.match(name):
             return True
         if self.paths is None:
             return False
-        resolved = path if path.is_absolute() else path.resolve()
-        try:
-            relative = resolved.relative_to(self.root).as_posix()
-        except ValueError:
-            relative = resolved.as_posix()
-        return bool(self.paths.match(relative))
+        return bool(self.paths.match(_relative(path, self.root_prefix).replace(os.sep, "/")))
+
+
+def _relative(path: str, prefix: str) -> str:
+    """`path` relative to the folder whose path plus separator is `prefix`, else `path` itself."""
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+def _prefix(folder: Path) -> str:
+    return os.path.join(str(folder), "")
 
 
 class FileFinder:
@@ -214,33 +222,33 @@ class FileFinder:
 
     def __init__(self, config: Config) -> None:
         self.exclude = tuple(config.exclude or DEFAULT_EXCLUDE) + tuple(config.extend_exclude)
-        self.root = Path(config.root).resolve()
         self.force_exclude = config.force_exclude
-        self.patterns = _Patterns(self.exclude, self.root)
+        self.patterns = _Patterns(self.exclude, Path(config.root).resolve())
         self._walked: Dict[Path, List[Tuple[Path, bool]]] = {}
-        self._gitignores: Dict[Path, List[Tuple[Path, pathspec.PathSpec]]] = {}
+        # folder -> the .gitignore files that apply in it: (their folder plus separator, spec)
+        self._gitignores: Dict[str, List[Tuple[str, pathspec.PathSpec]]] = {}
 
     def excluded(self, path: Path) -> bool:
         return self.patterns.match(path)
 
-    def _ignore_specs(self, folder: Path) -> List[Tuple[Path, pathspec.PathSpec]]:
+    def _ignore_specs(self, folder: str) -> List[Tuple[str, pathspec.PathSpec]]:
         if folder not in self._gitignores:
-            parent = folder.parent
+            parent = os.path.dirname(folder)
             specs = list(self._ignore_specs(parent)) if parent != folder else []
-            gitignore = folder / ".gitignore"
-            if gitignore.is_file():
+            gitignore = os.path.join(folder, ".gitignore")
+            if os.path.isfile(gitignore):
                 try:
-                    lines = gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
-                    specs.append((folder, pathspec.GitIgnoreSpec.from_lines(lines)))
+                    with open(gitignore, encoding="utf-8", errors="replace") as lines:
+                        specs.append((os.path.join(folder, ""), pathspec.GitIgnoreSpec.from_lines(lines.read().splitlines())))
                 except OSError:
                     pass
             self._gitignores[folder] = specs
         return self._gitignores[folder]
 
-    def gitignored(self, path: Path, is_dir: bool) -> bool:
-        for base, spec in self._ignore_specs(path.parent):
-            relative = path.relative_to(base).as_posix() + ("/" if is_dir else "")
-            if spec.match_file(relative):
+    def _gitignored(self, folder: str, path: str, is_dir: bool) -> bool:
+        """`path`: an entry of `folder`, both absolute strings."""
+        for prefix, spec in self._ignore_specs(folder):
+            if spec.match_file(_relative(path, prefix).replace(os.sep, "/") + ("/" if is_dir else "")):
                 return True
         return False
 
@@ -260,13 +268,18 @@ class FileFinder:
     def _excluded_or_under_excluded(self, path: Path) -> bool:
         return any(self.excluded(folder) for folder in [path, *path.parents] if folder != folder.parent)
 
-    def _walk(self, folder: str, nested: bool) -> Iterator[Tuple[str, bool]]:
+    def _walk(self, folder: str, nested: bool, top: bool = True) -> Iterator[Tuple[str, bool]]:
         """(path, whether it lies in a nested project) of each Python file under `folder`."""
         try:
             with os.scandir(folder) as scan:
                 entries = sorted(scan, key=lambda entry: entry.name)
         except OSError:
             return
+        if not top:
+            names = {entry.name for entry in entries}
+            if "pyvenv.cfg" in names:
+                return  # a virtual environment of any name
+            nested = nested or not names.isdisjoint(PROJECT_MARKERS)
         for entry in entries:
             try:
                 if entry.is_symlink():
@@ -276,14 +289,12 @@ class FileFinder:
                 continue
             if not is_dir and not entry.name.endswith(PYTHON_SUFFIXES):
                 continue
-            path = Path(entry.path)
-            if self.excluded(path) or self.gitignored(path, is_dir):
+            if self.patterns.match_absolute(entry.path, entry.name) or self._gitignored(folder, entry.path, is_dir):
                 continue
             if not is_dir:
                 yield entry.path, nested
-            elif not os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):  # a virtual environment of any name
-                inner = nested or any(os.path.exists(os.path.join(entry.path, marker)) for marker in PROJECT_MARKERS)
-                yield from self._walk(entry.path, inner)
+            else:
+                yield from self._walk(entry.path, nested, top=False)
 
 
 def is_test_file_name(name: str) -> bool:
