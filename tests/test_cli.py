@@ -182,6 +182,23 @@ def test_bad_files_get_one_line_each_and_the_run_goes_on(project: Path):
     assert named is not None and named.returncode == 1 and "SyntaxError" in named.stdout
 
 
+def test_discovery_marks_nested_projects_and_reads_gitignores_of_subfolders(tmp_path: Path):
+    from dbisolint.model import Config
+    from dbisolint.project import FileFinder
+
+    for path in ("app/a.py", "app/gen/b.py", "app/keep/c.py", "inner/d.py", "env/e.py", "app/gen.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    (tmp_path / "app" / ".gitignore").write_text("gen/\n/keep/c.py\n")
+    (tmp_path / "inner" / "setup.cfg").write_text("")
+    (tmp_path / "env" / "pyvenv.cfg").write_text("")
+    finder = FileFinder(Config(root=str(tmp_path)))
+    everything = {path.relative_to(tmp_path).as_posix() for path in finder.files([tmp_path])}
+    assert everything == {"app/a.py", "app/gen.py", "inner/d.py"}, "a folder pattern spares the file of that name"
+    own = {path.relative_to(tmp_path).as_posix() for path in finder.files([tmp_path], within_project=True)}
+    assert own == {"app/a.py", "app/gen.py"}
+
+
 def test_discovery_skips_ignored_and_environment_folders(project: Path):
     for folder in ("venv2", ".tox", "build", "generated", "src"):
         (project / folder).mkdir()
