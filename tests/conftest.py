@@ -68,6 +68,7 @@ _DBISOLINT_STATE = (
     ("dbisolint.flake8_plugin", "_project_findings", "cache", ()),
     ("dbisolint.flake8_plugin", "_project_root", "cache", ()),
     ("dbisolint.project", "_marked_folder", "cache", ()),
+    ("dbisolint.project", "_packages", "cache", ()),
     ("dbisolint.project", "_project", "cache", ()),
     ("dbisolint.project", "is_package", "cache", ()),
 )

@@ -339,11 +339,13 @@ class _Run:
         calls it) is parsed, and the join runs again. Callees in unread project modules too.
         """
         for project, members in self._by_project(list(self.items.values())).items():
-            modules = {item.project.module_name(item.path).name: item for item in members}
+            modules: Dict[str, _Item] = {}
             while True:
                 state = ProjectState([item.report.facts for item in members if item.report and item.report.facts])
                 watch = self.watched[project] = _names_that_may_reset(state)
                 unread = [item for item in members if item.report is None and item.entry is not None]
+                if state.unresolved and not modules:
+                    modules = {item.project.module_name(item.path).name: item for item in members}
                 needed = {
                     modules[prefix] for callee in state.unresolved for prefix in _prefixes(callee) if prefix in modules
                 }

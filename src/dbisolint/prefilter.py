@@ -346,10 +346,11 @@ class ProjectText:
             )
         return self._imported[path]
 
-    def importing(self, path: str, names: FrozenSet[bytes]) -> bool:
-        """Whether an import statement of the file names one of `names` (a re-export)."""
+    def importing(self, path: str, names: FrozenSet[bytes], key: str) -> bool:
+        """Whether an import statement of the file names one of `names` (a re-export; `key`
+        identifies them)."""
         wanted = self.identifiers(path) & names
-        return bool(wanted and self.imported(path) & wanted)
+        return bool(wanted) and self._decided(path, ("importing", key), lambda: bool(self.imported(path) & wanted))
 
 
 def state_candidates(
@@ -398,8 +399,9 @@ def state_candidates(
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up.
     reexported = _encoded(mutated_names | classes)
+    reexported_key = hashlib.blake2b(repr(sorted(reexported)).encode()).hexdigest()
     for path in summaries:
-        if path not in needed and text.importing(path, reexported):
+        if path not in needed and text.importing(path, reexported, reexported_key):
             needed[path] = EMPTY_WATCH
     return needed
 

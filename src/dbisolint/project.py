@@ -157,13 +157,15 @@ def pytest_env(root: Path) -> Tuple[Tuple[str, str, str], ...]:
 
 
 def _package_module(path: Path) -> ModuleName:
-    """Climb while the folder is a package."""
-    parts = [path.stem]
-    folder = path.parent
-    while is_package(folder) and folder != folder.parent:
-        parts.insert(0, folder.name)
-        folder = folder.parent
-    return _module_from_parts(tuple(parts))
+    return _module_from_parts((*_packages(path.parent), path.stem))
+
+
+@lru_cache(maxsize=None)
+def _packages(folder: Path) -> Tuple[str, ...]:
+    """The packages `folder` lies in, outermost first, itself last (empty: it is no package)."""
+    if not is_package(folder) or folder == folder.parent:
+        return ()
+    return (*_packages(folder.parent), folder.name)
 
 
 @lru_cache(maxsize=None)
