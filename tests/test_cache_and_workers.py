@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 from pathlib import Path
 
@@ -59,6 +60,23 @@ def test_a_damaged_cache_is_an_empty_one(tmp_path: Path, monkeypatch):
         stored.write_bytes(b"not a pickle")
     again = checker.check([Path(".")], load_config(None), cache_dir=cache)
     assert findings(first) == findings(again) and first.findings
+
+
+def test_texts_facts_lost_from_the_cache_are_read_again_from_the_files(tmp_path: Path, monkeypatch):
+    project = tmp_path / "polluted"
+    shutil.copytree(FIXTURES / "projects" / "polluted_suite", project)
+    monkeypatch.chdir(project)
+    config = load_config(None)
+    cache = tmp_path / "cache"
+    checker.check([Path(".")], config, cache_dir=cache)
+    (texts,) = cache.rglob("*.texts.pickle")
+    texts.unlink()
+    with (project / "app" / "state.py").open("a") as changed:
+        changed.write("\n# the files to parse are chosen again\n")
+    again = checker.check([Path(".")], config, cache_dir=cache)
+    assert findings(again) == findings(checker.check([Path(".")], config)) and again.findings
+    stored = pickle.loads(texts.read_bytes())
+    assert set(stored) == {str(path.resolve()) for path in project.rglob("*.py")}, "the facts read again are stored"
 
 
 def test_no_cache_writes_nothing(tmp_path: Path, monkeypatch):

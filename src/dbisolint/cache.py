@@ -1,5 +1,6 @@
-"""The result cache, like ruff's: `.dbisolint_cache/` beside the configuration, one file per
-version and settings, holding for each file its text summary and its analysis, keyed by content.
+"""The result cache, like ruff's: `.dbisolint_cache/` beside the configuration, per version and
+settings one file of each file's stamp and analysis, and one of what the pre-filter learnt from its
+text (read only when some file changed), both keyed by content.
 
 Cross-file verdicts are never cached: the join runs on every run from the per-file facts, so a
 changed test file changes the verdicts that depend on it. Loading the cache imports no parser.
@@ -13,7 +14,7 @@ import pickle
 import tempfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__
 from .model import Config, FileReport
@@ -23,12 +24,20 @@ _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache dire
 
 
 @dataclass
+class FileText:
+    """What the pre-filter learnt from a file's text. Kept in a file of its own: only a run where
+    some file changed chooses the files to parse again and needs it."""
+
+    summary: object  # prefilter.TextSummary
+    words: bytes  # the file's identifiers, space-separated (prefilter.ProjectText)
+    decisions: Dict[Tuple[str, str], object] = field(default_factory=dict)  # ProjectText's answers
+
+
+@dataclass
 class CacheEntry:
     stamp: Tuple[int, int]  # (mtime_ns, size): unchanged means the content need not be read
     digest: str  # of the content
-    summary: object  # prefilter.TextSummary
-    words: bytes = b""  # the file's identifiers, space-separated (prefilter.ProjectText)
-    decisions: Dict[Tuple[str, str], object] = field(default_factory=dict)  # ProjectText's answers
+    text: Optional[FileText] = None  # None until Cache.load_texts
     task: object = None  # the analysis.FileTask the report was made for
     report: Optional[FileReport] = None
 
@@ -40,23 +49,44 @@ class Cache:
     # The files parsed for a given set of file contents, and what the join watched (prefilter.Watch
     # per project): a run where nothing changed parses the same files without deciding again.
     selections: Dict[str, Tuple[List[str], Dict[object, object]]] = field(default_factory=dict)
-    changed: bool = False
+    changed: bool = False  # the stamps, reports or selections
+    texts_changed: bool = False
+    texts_loaded: bool = False
 
     @classmethod
     def open(cls, folder: Optional[Path], config: Config) -> "Cache":
         if folder is None:
-            return cls(None)
+            return cls(None, texts_loaded=True)
         # The settings, and the shape of what is stored: a changed class makes a new cache.
-        shapes = [[f.name for f in fields(kind)] for kind in (CacheEntry, FileReport, *_stored_kinds())]
+        shapes = [[f.name for f in fields(kind)] for kind in (CacheEntry, FileText, FileReport, *_stored_kinds())]
         # How findings are printed does not change them: one cache serves every output format.
         settings = hashlib.sha256(repr((replace(config, output_format=None), shapes)).encode()).hexdigest()[:16]
         path = folder / __version__ / f"{settings}.pickle"
         try:
-            with path.open("rb") as stream:
-                entries, selections = pickle.load(stream)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError):
-            entries, selections = {}, {}  # a missing, stale or damaged cache is an empty one
+            index, selections = _load(path)
+            entries = {
+                name: CacheEntry(stamp, file_digest, None, task, report)
+                for name, (stamp, file_digest, task, report) in index.items()
+            }
+        except (TypeError, ValueError, AttributeError):  # none, or not of this shape
+            return cls(path, texts_loaded=True)  # nothing to add texts to
         return cls(path, entries, selections)
+
+    @property
+    def texts_path(self) -> Path:
+        assert self.path is not None
+        return self.path.with_suffix(".texts.pickle")
+
+    def load_texts(self) -> None:
+        """Give the entries their texts' facts, where the facts stored are of the same content."""
+        if self.texts_loaded:
+            return
+        self.texts_loaded = True
+        texts = _load(self.texts_path) or {}
+        for name, entry in self.entries.items():
+            stored = texts.get(name)
+            if entry.text is None and stored is not None and stored[0] == entry.digest:
+                entry.text = stored[1]
 
     def get(self, path: str) -> Optional[CacheEntry]:
         return self.entries.get(path)
@@ -71,7 +101,7 @@ class Cache:
 
     def save(self) -> None:
         """Write atomically; a cache that cannot be written is silently skipped, as ruff does."""
-        if self.path is None or not self.changed:
+        if self.path is None or not (self.changed or self.texts_changed):
             return
         try:
             root = self.path.parent.parent
@@ -80,12 +110,34 @@ class Cache:
                 if not (root / name).exists():
                     (root / name).write_text(content)
             self.path.parent.mkdir(exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            with os.fdopen(descriptor, "wb") as stream:
-                pickle.dump((self.entries, self.selections), stream, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, self.path)
+            if self.texts_changed:
+                self.load_texts()  # keep the stored facts of the files this run did not read
+                texts = {name: (entry.digest, entry.text) for name, entry in self.entries.items() if entry.text}
+                _dump(texts, self.texts_path)
+            if self.changed:
+                index = {name: (e.stamp, e.digest, e.task, e.report) for name, e in self.entries.items()}
+                _dump((index, self.selections), self.path)
         except OSError:
             pass
+
+
+def _load(path: Path) -> Optional[Any]:
+    try:
+        with path.open("rb") as stream:
+            return pickle.load(stream)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError):
+        return None  # a missing, stale or damaged cache is an empty one
+
+
+def _dump(content: object, path: Path) -> None:
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            pickle.dump(content, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _stored_kinds() -> Tuple[type, ...]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
-from .cache import Cache, CacheEntry, digest, stamp
+from .cache import Cache, CacheEntry, FileText, digest, stamp
 from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
@@ -201,8 +201,19 @@ class _Run:
             item.entry = entry
 
     def _entry(self, source: bytes, file_stamp: Tuple[int, int]) -> CacheEntry:
-        words = b" ".join(sorted(identifiers(source)))
-        return CacheEntry(file_stamp, digest(source), self.summarizer.summarize(source), words)
+        return CacheEntry(file_stamp, digest(source), self._file_text(source))
+
+    def _file_text(self, source: bytes) -> FileText:
+        self.cache.texts_changed = True
+        return FileText(self.summarizer.summarize(source), b" ".join(sorted(identifiers(source))))
+
+    def _load_texts(self) -> None:
+        """What the pre-filter knows of every file's text: from the cache, else from the file."""
+        self.cache.load_texts()
+        for item in self.items.values():
+            if item.entry is not None and item.entry.text is None and self._read(item):
+                assert item.source is not None
+                item.entry.text = self._file_text(item.source)
 
     def _read(self, item: _Item) -> bool:
         if item.source is None and item.problem is None:
@@ -212,15 +223,16 @@ class _Run:
     # choosing -----------------------------------------------------------------------------
     def chosen(self) -> List[_Item]:
         """The files to parse: those whose text can hold a finding or a fact the join needs."""
-        readable = [item for item in self.items.values() if item.entry is not None]
+        self._load_texts()
+        readable = [item for item in self.items.values() if item.entry is not None and item.entry.text is not None]
         if not self.use_prefilter:
             return readable
         # DBI001-DBI005 can only report in a file that names an engine factory.
         engine_codes = {code for code in self.codes if not code.startswith(STATE_CODES)}
-        chosen = [item for item in readable if item.reported and engine_codes and item.entry.summary.engine]  # type: ignore[union-attr]
+        chosen = [item for item in readable if item.reported and engine_codes and item.entry.text.summary.engine]  # type: ignore[union-attr]
         if self.state_on:
             for project, members in self._by_project(readable).items():
-                summaries = {str(item.path): item.entry.summary for item in members}  # type: ignore[union-attr]
+                summaries = {str(item.path): item.entry.text.summary for item in members}  # type: ignore[union-attr]
                 tests = {str(item.path) for item in members if item.is_test}
                 wanted = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
                 whole = set(chosen)  # an engine file is read whole
@@ -234,17 +246,21 @@ class _Run:
         if project not in self.texts:
             self.texts[project] = ProjectText(
                 lambda path: self.by_name[path].source if self._read(self.by_name[path]) else None,
-                lambda path: self.by_name[path].entry.words if self.by_name[path].entry else None,  # type: ignore[union-attr]
+                lambda path: self._known_text(path).words if self._known_text(path) else None,  # type: ignore[union-attr]
                 self._decisions,
             )
         return self.texts[project]
 
-    def _decisions(self, path: str) -> Optional[Dict[Tuple[str, str], object]]:
+    def _known_text(self, path: str) -> Optional[FileText]:
         entry = self.by_name[path].entry
-        if entry is None:
+        return entry.text if entry is not None else None
+
+    def _decisions(self, path: str) -> Optional[Dict[Tuple[str, str], object]]:
+        text = self._known_text(path)
+        if text is None:
             return None
-        self.cache.changed = True  # the answers ProjectText adds are worth keeping
-        return entry.decisions
+        self.cache.texts_changed = True  # the answers ProjectText adds are worth keeping
+        return text.decisions
 
     @staticmethod
     def _by_project(items: List[_Item]) -> Dict[Project, List[_Item]]:
