@@ -124,6 +124,25 @@ def test_a_worker_killed_by_one_file_costs_only_that_file(monkeypatch):
     # Pickled by name into the (forked) workers, which then find this function under that name.
     crash_on_m7.__module__, crash_on_m7.__qualname__ = workers.__name__, "_analyse"
     monkeypatch.setattr(workers, "_analyse", crash_on_m7)
-    reports = workers.analyse_all(_tasks(20), jobs=2)
-    assert [problem.kind for problem in reports[7].problems] == ["ParserCrash"]
-    assert all(report.findings for index, report in enumerate(reports) if index != 7)
+    with workers.Workers(2) as pool:
+        reports = pool.analyse_all(_tasks(20))
+        assert [problem.kind for problem in reports[7].problems] == ["ParserCrash"]
+        assert all(report.findings for index, report in enumerate(reports) if index != 7)
+        alone = []
+        monkeypatch.setattr(workers, "_alone", lambda item: alone.append(item))
+        later = pool.analyse_all(_tasks(20)[8:])
+        assert all(report.findings for report in later) and not alone, "the next round has workers again"
+
+
+def test_workers_learn_from_the_files_what_one_process_learns(tmp_path: Path):
+    from dbisolint.prefilter import Summarizer
+    from dbisolint.workers import Workers
+
+    for index in range(30):
+        (tmp_path / f"m{index}.py").write_text(f"_cache{index} = {{}}\nengine = create_engine('sqlite://')\n")
+    names = [str(tmp_path / f"m{index}.py") for index in range(30)] + [str(tmp_path / "gone.py")]
+    items = [(name, Path(name).name, Summarizer({"sqlalchemy.create_engine"}, ())) for name in names]
+    with Workers(1) as alone, Workers(2) as together:
+        assert together.learn_all(items) == alone.learn_all(items)
+        (source, problem, _digest, text) = alone.learn_all(items)[-1]
+        assert source is None and text is None and problem is not None and problem.path == "gone.py"

@@ -138,13 +138,13 @@ def test_after_a_change_only_the_changed_file_is_parsed_again(tmp_path: Path, mo
     )
     _project(tmp_path, monkeypatch, store, suite)
     parsed = []
-    analyse_all = workers.analyse_all
+    analyse_all = workers.Workers.analyse_all
 
-    def recording(items, jobs, on_done=None):  # type: ignore[no-untyped-def]
+    def recording(self, items, on_done=None):  # type: ignore[no-untyped-def]
         parsed.extend(task.path for task, _source in items)
-        return analyse_all(items, jobs, on_done)
+        return analyse_all(self, items, on_done)
 
-    monkeypatch.setattr(workers, "analyse_all", recording)
+    monkeypatch.setattr(workers.Workers, "analyse_all", recording)
     config, cache = load_config(None), tmp_path / "cache"
     cold = checker.check([Path(".")], config, cache_dir=cache)
     assert cold.state_verdicts["app.store._cache"] == "reset"

@@ -18,12 +18,13 @@ from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
 from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
-from .prefilter import EMPTY_WATCH, ProjectText, Summarizer, Watch, identifiers, state_candidates
+from .prefilter import EMPTY_WATCH, ProjectText, Summarizer, Watch, learn_text, read_source, state_candidates
 from .project import FileFinder, Project, display_path, path_matches, pytest_env
 from .rule import StateRule, UrlRule
 from .rules import ALL_RULES, RULES_BY_CODE
 from .state_facts import STATE_CODES, FunctionFacts, ProjectState, StateFacts
 from .url_facts import URL_CODE, EnvSetting, UrlFacts, UrlJoin
+from .workers import Workers
 
 
 @dataclass
@@ -64,15 +65,6 @@ def selected_codes(config: Config, path: Optional[Path] = None) -> FrozenSet[str
     return frozenset(chosen)
 
 
-def read_source(path: Path, shown: str) -> Tuple[Optional[bytes], Optional[Problem]]:
-    try:
-        return path.read_bytes(), None
-    except IsADirectoryError:
-        return None, Problem(shown, "ReadError", "is a directory")
-    except OSError as error:
-        return None, Problem(shown, "ReadError", f"cannot read: {error.strerror or error}")
-
-
 def check(
     paths: Sequence[Path],
     config: Config,
@@ -96,37 +88,43 @@ def check(
     resets), so with them selected every file of the projects concerned is read; findings are
     reported only for the files under `paths`.
     """
-    run = _Run(config, fix, edits, jobs, Cache.open(cache_dir, config), use_prefilter, progress)
-    finder = FileFinder(config)
-    for path in finder.files(paths):
-        run.add(path, reported=True)
-    for path, source in (sources or {}).items():
-        run.add(path.resolve(), reported=True, given=source)
-    if run.state_on or run.urls_on:
-        for project in sorted({item.project for item in run.items.values()}, key=lambda project: project.root):
-            for path in finder.files([project.root], within_project=True):
-                run.add(path, reported=False)
-    run.summarize()
-    # Which files to parse depends on every file's text: when none changed, the last run's answer holds.
-    key = run.selection_key()
-    remembered = run.cache.selections.get(key)
-    if remembered is not None:
-        paths_read, run.watched = remembered
-        for path, watch in paths_read:
-            if Path(path) in run.items:
-                run.items[Path(path)].watch = watch
-        run.analyse([run.items[Path(path)] for path, _watch in paths_read if Path(path) in run.items])
-    else:
-        run.analyse(run.chosen())
-        if run.state_on:
-            run.complete_state_facts()
-        if run.urls_on:
-            run.complete_url_facts()
-        read = [(str(item.path), item.watch) for item in run.items.values() if item.report]
-        run.cache.remember_selection(key, read, run.watched)
+    with Workers(jobs) as workers:
+        run = _Run(config, fix, edits, workers, Cache.open(cache_dir, config), use_prefilter, progress)
+        finder = FileFinder(config)
+        for path in finder.files(paths):
+            run.add(path, reported=True)
+        for path, source in (sources or {}).items():
+            run.add(path.resolve(), reported=True, given=source)
+        if run.state_on or run.urls_on:
+            for project in sorted({item.project for item in run.items.values()}, key=lambda project: project.root):
+                for path in finder.files([project.root], within_project=True):
+                    run.add(path, reported=False)
+        run.summarize()
+        # Which files to parse depends on every file's text: when none changed, the last run's answer holds.
+        key = run.selection_key()
+        remembered = run.cache.selections.get(key)
+        if remembered is not None:
+            paths_read, run.watched = remembered
+            for path, watch in paths_read:
+                if Path(path) in run.items:
+                    run.items[Path(path)].watch = watch
+            run.analyse([run.items[Path(path)] for path, _watch in paths_read if Path(path) in run.items])
+        else:
+            run.analyse(run.chosen())
+            if run.state_on:
+                run.complete_state_facts()
+            if run.urls_on:
+                run.complete_url_facts()
+            read = [(str(item.path), item.watch) for item in run.items.values() if item.report]
+            run.cache.remember_selection(key, read, run.watched)
     result = run.collect()
     run.cache.save()
     return result
+
+
+# When this many files changed (a cold run), the workers start at once: they read and learn from
+# the files, then import the parser while the main process chooses the files they parse.
+_MANY_CHANGED = 200
 
 
 @dataclass(eq=False)
@@ -150,12 +148,19 @@ class _Run:
     """The files of one check, read, summarised, chosen, analysed and joined."""
 
     def __init__(
-        self, config: Config, fix: Optional[str], edits: bool, jobs: int, cache: Cache, use_prefilter: bool, progress: bool
+        self,
+        config: Config,
+        fix: Optional[str],
+        edits: bool,
+        workers: Workers,
+        cache: Cache,
+        use_prefilter: bool,
+        progress: bool,
     ) -> None:
         self.config = config
         self.fix = fix
         self.edits = edits
-        self.jobs = jobs
+        self.workers = workers
         self.cache = cache
         self.use_prefilter = use_prefilter
         self.progress = progress
@@ -180,32 +185,37 @@ class _Run:
 
     # reading ------------------------------------------------------------------------------
     def summarize(self) -> None:
-        """Read what changed since the cache saw it, and summarise its text."""
+        """Read what changed since the cache saw it, and learn from its text (in the workers when
+        there is much to read: a cold run)."""
+        stale: List[Tuple[_Item, Tuple[int, int], Optional[CacheEntry]]] = []
         for item in self.items.values():
             if item.given:
                 assert item.source is not None
-                item.entry = self._entry(item.source, (0, 0))
+                item.entry = CacheEntry((0, 0), digest(item.source), self._file_text(item.source))
                 continue
             file_stamp = stamp(item.path)
             entry = self.cache.get(str(item.path))
             if entry is not None and file_stamp is not None and entry.stamp == file_stamp:
                 item.entry = entry
+            else:
+                stale.append((item, file_stamp or (0, 0), entry))
+        if len(stale) >= _MANY_CHANGED:
+            self.workers.start()
+        learnt = self.workers.learn_all([(str(item.path), item.shown, self.summarizer) for item, _s, _e in stale])
+        for (item, file_stamp, entry), (source, problem, file_digest, text) in zip(stale, learnt):
+            item.source, item.problem = source, problem
+            if text is None:
                 continue
-            if not self._read(item):
-                continue
-            assert item.source is not None
-            if entry is None or entry.digest != digest(item.source):
-                entry = self._entry(item.source, file_stamp or (0, 0))
-            entry.stamp = file_stamp or (0, 0)
+            if entry is None or entry.digest != file_digest:
+                entry = CacheEntry(file_stamp, file_digest, text)
+                self.cache.texts_changed = True
+            entry.stamp = file_stamp
             self.cache.put(str(item.path), entry)
             item.entry = entry
 
-    def _entry(self, source: bytes, file_stamp: Tuple[int, int]) -> CacheEntry:
-        return CacheEntry(file_stamp, digest(source), self._file_text(source))
-
     def _file_text(self, source: bytes) -> FileText:
         self.cache.texts_changed = True
-        return FileText(self.summarizer.summarize(source), b" ".join(sorted(identifiers(source))))
+        return learn_text(source, self.summarizer)
 
     def _load_texts(self) -> None:
         """What the pre-filter knows of every file's text: from the cache, else from the file."""
@@ -308,9 +318,7 @@ class _Run:
                 pending.append((item, task))
         if not pending:
             return
-        from .workers import analyse_all
-
-        reports = analyse_all([(task, item.source) for item, task in pending], self.jobs, self._progress(len(pending)))
+        reports = self.workers.analyse_all([(task, item.source) for item, task in pending], self._progress(len(pending)))
         for (item, task), report in zip(pending, reports):
             item.report = report
             if item.entry is not None and not item.given and task == self._task(item, plain=True):

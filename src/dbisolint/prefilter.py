@@ -15,11 +15,16 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, Optional, Set, Tuple, TypeVar
 
-T = TypeVar("T")
-
+from .cache import FileText, digest
+from .model import Problem
 from .state_facts import MANAGED_TABLE
+
+T = TypeVar("T")
+# A file read and learnt from: its text, or why it cannot be read; its digest and FileText.
+Learnt = Tuple[Optional[bytes], Optional[Problem], str, Optional[FileText]]
 
 _MUTATING = (
     b"append|add|update|setdefault|pop|popitem|clear|extend|insert|remove|discard|appendleft|"
@@ -177,6 +182,27 @@ def _module_last_name(path: str) -> str:
 
 def _encoded(names: Iterable[str]) -> FrozenSet[bytes]:
     return frozenset(name.encode() for name in names)
+
+
+def read_source(path: Path, shown: str) -> Tuple[Optional[bytes], Optional[Problem]]:
+    try:
+        return path.read_bytes(), None
+    except IsADirectoryError:
+        return None, Problem(shown, "ReadError", "is a directory")
+    except OSError as error:
+        return None, Problem(shown, "ReadError", f"cannot read: {error.strerror or error}")
+
+
+def learn_file(path: str, shown: str, summarizer: Summarizer) -> Learnt:
+    """Read a file once and learn what its text tells (in a worker, when many files changed)."""
+    source, problem = read_source(Path(path), shown)
+    if source is None:
+        return None, problem, "", None
+    return source, None, digest(source), learn_text(source, summarizer)
+
+
+def learn_text(source: bytes, summarizer: Summarizer) -> FileText:
+    return FileText(summarizer.summarize(source), b" ".join(sorted(identifiers(source))))
 
 
 def _text(names: Iterable[bytes]) -> FrozenSet[str]:

@@ -7,13 +7,15 @@ again one by one, each in a fresh process, and the one that kills it is reported
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 from .model import FileReport, Problem
+from .prefilter import Learnt, Summarizer, learn_file
+
+if TYPE_CHECKING:
+    import multiprocessing.context
+    from concurrent.futures import ProcessPoolExecutor
 
 Item = Tuple[object, bytes]  # (analysis.FileTask, source)
 # Below this many files a pool costs more than it saves.
@@ -31,45 +33,104 @@ def _analyse(item: Item) -> FileReport:
     return analyse_source(task, source)  # type: ignore[arg-type]
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    # fork starts workers with the parser already imported; elsewhere, spawn.
+def _context() -> "multiprocessing.context.BaseContext":
+    import multiprocessing  # here: a warm run that parses nothing does not pay for it
+
+    # fork starts workers with what the main process imported; elsewhere, spawn.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def analyse_all(items: Sequence[Item], jobs: int, on_done: Optional[Callable[[], None]] = None) -> List[FileReport]:
-    """The report of each item, in order."""
-    if jobs <= 1 or len(items) < _POOL_THRESHOLD:
-        reports = []
-        for item in items:
-            reports.append(_analyse(item))
-            if on_done:
-                on_done()
-        return reports
-    reports_by_index: dict = {}
-    # The largest files first, one at a time: no worker is left with a long file at the end.
-    order = sorted(range(len(items)), key=lambda index: -len(items[index][1]))
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
-            for index, report in zip(order, pool.map(_analyse, [items[index] for index in order])):
+class Workers:
+    """The worker processes of one check: started once, when a round first needs them (or early, to
+    read the files of a cold run), kept for every round."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self._pool: Optional["ProcessPoolExecutor"] = None
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self.jobs > 1 and self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_context())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def learn_all(self, items: Sequence[Tuple[str, str, Summarizer]]) -> List[Learnt]:
+        """What the pre-filter learns from each (path, shown path, summarizer), in order."""
+        if self.jobs <= 1 or len(items) < _POOL_THRESHOLD:
+            return [learn_file(*item) for item in items]
+        self.start()
+        assert self._pool is not None
+        # Small tasks: sent in batches; a file is only read here, nothing can crash the worker.
+        learnt = list(self._pool.map(_learn, items, chunksize=max(1, len(items) // (8 * self.jobs))))
+        for _worker in range(self.jobs):  # while the main process chooses what to parse
+            self._pool.submit(_prepare)
+        return learnt
+
+    def analyse_all(self, items: Sequence[Item], on_done: Optional[Callable[[], None]] = None) -> List[FileReport]:
+        """The report of each item, in order."""
+        if self.jobs <= 1 or (self._pool is None and len(items) < _POOL_THRESHOLD):
+            reports = []
+            for item in items:
+                reports.append(_analyse(item))
+                if on_done:
+                    on_done()
+            return reports
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.start()
+        assert self._pool is not None
+        reports_by_index: dict = {}
+        # The largest files first, one at a time: no worker is left with a long file at the end.
+        order = sorted(range(len(items)), key=lambda index: -len(items[index][1]))
+        try:
+            for index, report in zip(order, self._pool.map(_analyse, [items[index] for index in order])):
                 reports_by_index[index] = report
                 if on_done:
                     on_done()
-    except BrokenProcessPool:
-        for index in range(len(items)):
-            if index not in reports_by_index:
-                reports_by_index[index] = _alone(items[index])
-                if on_done:
-                    on_done()
-    return [reports_by_index[index] for index in range(len(items))]
+        except BrokenProcessPool:
+            self.close()  # the next round starts new workers
+            for index in range(len(items)):
+                if index not in reports_by_index:
+                    reports_by_index[index] = _alone(items[index])
+                    if on_done:
+                        on_done()
+        return [reports_by_index[index] for index in range(len(items))]
+
+
+def analyse_all(items: Sequence[Item], jobs: int, on_done: Optional[Callable[[], None]] = None) -> List[FileReport]:
+    """The report of each item, in order, by workers started for this call alone."""
+    with Workers(jobs) as workers:
+        return workers.analyse_all(items, on_done)
+
+
+def _prepare() -> None:
+    from . import analysis  # noqa: F401 (the parser, imported before the first file to parse arrives)
+
+
+def _learn(item: Tuple[str, str, Summarizer]) -> Learnt:
+    return learn_file(*item)
 
 
 def _alone(item: Item) -> FileReport:
     """Analyse one file in a process of its own; a crash of that process is that file's problem."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
             return pool.submit(_analyse, item).result()
     except BrokenProcessPool:
         path = getattr(item[0], "path", "?")
         return FileReport(path, problems=(Problem(path, "ParserCrash", "the parser crashed on this file"),))
-
