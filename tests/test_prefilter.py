@@ -38,3 +38,14 @@ def test_prefilter_skips_files_that_cannot_matter(tmp_path: Path, monkeypatch):
     assert result.problems == [] and result.findings == []
     unfiltered = checker.check([Path(".")], load_config(None), use_prefilter=False)
     assert [problem.kind for problem in unfiltered.problems] == ["SyntaxError"]
+
+
+def test_the_names_of_import_statements_are_found_wherever_else_import_is_written():
+    from dbisolint.prefilter import ProjectText
+
+    source = (
+        b'"""We import (the parts we need"""\nfrom app.store import _cache\nimport os, sys\n'
+        b"x = 1  # and import y\nfrom . import (\n    signals,\n)\n    import json\nimportlib = 2\n"
+    )
+    text = ProjectText(lambda path: source)
+    assert text.imported("m.py") == {b"_cache", b"os", b"sys", b"signals", b"json"}

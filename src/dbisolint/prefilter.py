@@ -47,7 +47,10 @@ _NEXT_TOP_LEVEL = re.compile(rb"\n(?=[^\s#])")
 _CLASS = re.compile(rb"^[ \t]*class[ \t]+([A-Za-z_]\w*)[ \t]*(?:\(([^)]*)\))?", re.M)
 _DEF = re.compile(rb"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)", re.M)
 _CACHE_ALIAS = re.compile(rb"\b(?:lru_)?cache[ \t]+as[ \t]+([A-Za-z_]\w*)")
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+# An import statement's names: searched from the literal `import` (fast), then checked for what
+# may stand before it on its line.
+_IMPORT = re.compile(rb"\bimport[ \t]+(\([^)]*\)|[^\n]*)")
+_BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?")
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
@@ -293,6 +296,7 @@ class ProjectText:
         self._identifiers: Dict[str, FrozenSet[bytes]] = {}
         self._imported: Dict[str, FrozenSet[bytes]] = {}
         self._reset_found: Dict[Tuple[str, bytes], bool] = {}
+        self._defined: Dict[str, FrozenSet[bytes]] = {}  # the names `mutating` asks about, encoded once
 
     def identifiers(self, path: str) -> FrozenSet[bytes]:
         if path not in self._identifiers:
@@ -337,11 +341,13 @@ class ProjectText:
         defining it; `key` identifies it) the file may mutate inside a function, as (name,
         module) pairs: it defines the name, or its imports name the name or its module, and an
         indented line mutates it (or an import alias of it)."""
-        return self._decided(path, ("mutating", key), lambda: self._mutating(path, definers))
+        return self._decided(path, ("mutating", key), lambda: self._mutating(path, definers, key))
 
-    def _mutating(self, path: str, definers: Dict[str, Set[str]]) -> Set[Tuple[str, str]]:
+    def _mutating(self, path: str, definers: Dict[str, Set[str]], key: str) -> Set[Tuple[str, str]]:
         source = self.read(path)
-        present = self.identifiers(path) & {name.encode() for name in definers}
+        if key not in self._defined:
+            self._defined[key] = _encoded(definers)
+        present = self.identifiers(path) & self._defined[key]
         if source is None or not present:
             return set()
         if not source.isascii():
@@ -367,9 +373,7 @@ class ProjectText:
         """The names in the file's import statements."""
         if path not in self._imported:
             source = self.read(path) or b""
-            self._imported[path] = frozenset(
-                name for match in _IMPORT.finditer(source) for name in _IDENTIFIER.findall(match.group(1))
-            )
+            self._imported[path] = frozenset(_IDENTIFIER.findall(b" ".join(_import_lists(source))))
         return self._imported[path]
 
     def importing(self, path: str, names: FrozenSet[bytes], key: str) -> bool:
@@ -377,6 +381,18 @@ class ProjectText:
         identifies them)."""
         wanted = self.identifiers(path) & names
         return bool(wanted) and self._decided(path, ("importing", key), lambda: bool(self.imported(path) & wanted))
+
+
+def _import_lists(source: bytes) -> Iterator[bytes]:
+    """What follows `import` in each import statement (at the start of a line, after `from x`)."""
+    match = _IMPORT.search(source)
+    while match:
+        line_start = source.rfind(b"\n", 0, match.start()) + 1
+        if _BEFORE_IMPORT.fullmatch(source, line_start, match.start()):
+            yield match.group(1)
+            match = _IMPORT.search(source, match.end())
+        else:  # `import` inside a line: what it took in may hold a real import
+            match = _IMPORT.search(source, match.start() + 1)
 
 
 def state_candidates(
