@@ -16,7 +16,6 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .edits import text_edits
 from .engine_call import CallFix, EngineCall
-from .engine_fix import fix_engine_calls
 from .lines import Locator
 from .engines import read_engine_call
 from .model import Edit, FileReport, FileTask, Finding, Fix, ModuleName, Position, Problem
@@ -263,6 +262,8 @@ class _FileAnalysis:
         if verdict.fix is not None:
             edits: Tuple[Edit, ...] = ()
             if self.task.edits:
+                from .engine_fix import fix_engine_calls  # libcst's codemods: a fifth of a second to import
+
                 fixed = fix_engine_calls(self.module, {call: verdict.fix.change}, self.visitor)
                 edits = text_edits(self.task.path, self.module.code, fixed.code)
             fix = Fix(verdict.fix.applicability, verdict.fix.title, edits)
@@ -277,4 +278,6 @@ class _FileAnalysis:
                 changes[call] = changes.get(call, CallFix()) | verdict.fix.change
         if not changes:
             return None
+        from .engine_fix import fix_engine_calls
+
         return fix_engine_calls(self.module, changes, self.visitor).bytes
