@@ -49,3 +49,37 @@ def test_the_names_of_import_statements_are_found_wherever_else_import_is_writte
     )
     text = ProjectText(lambda path: source)
     assert text.imported("m.py") == {b"_cache", b"os", b"sys", b"signals", b"json"}
+
+
+def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch):
+    from dbisolint import workers
+
+    files = {
+        "pyproject.toml": "",
+        "app/__init__.py": "from .api import _cache\n",
+        "app/api.py": "from .store import _cache\n",
+        "app/store.py": "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n",
+        "app/report.py": "from .store import _cache\n\n\ndef size():\n    return len(_cache)\n",
+        "tests/test_store.py": (
+            "import pytest\n\nimport app\nfrom app.store import put\n\n\n"
+            "@pytest.fixture(autouse=True)\ndef _reset(monkeypatch):\n    monkeypatch.setattr(app, '_cache', {})\n\n\n"
+            "def test_put():\n    put('a', 1)\n"
+        ),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    parsed = []
+    analyse_all = workers.Workers.analyse_all
+
+    def recording(self, items, on_done=None):  # type: ignore[no-untyped-def]
+        parsed.extend(task.path for task, _source in items)
+        return analyse_all(self, items, on_done)
+
+    monkeypatch.setattr(workers.Workers, "analyse_all", recording)
+    result = checker.check([Path(".")], load_config(None))
+    assert result.state_verdicts["app.store._cache"] == "reset", "the test's `app._cache` is app.store's"
+    assert {"app/__init__.py", "app/api.py"} <= set(parsed), "up the test's import, read for its reset"
+    assert "app/report.py" not in parsed, "it imports `_cache`, but no file read imports from it"
+    assert result.state_verdicts == checker.check([Path(".")], load_config(None), use_prefilter=False).state_verdicts

@@ -18,7 +18,16 @@ from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
 from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
-from .prefilter import EMPTY_WATCH, ProjectText, Summarizer, Watch, learn_text, read_source, state_candidates
+from .prefilter import (
+    EMPTY_WATCH,
+    ProjectText,
+    ReexportChains,
+    Summarizer,
+    Watch,
+    learn_text,
+    read_source,
+    state_candidates,
+)
 from .project import FileFinder, Project, display_path, path_matches, pytest_env
 from .rule import StateRule, UrlRule
 from .rules import ALL_RULES, RULES_BY_CODE
@@ -174,6 +183,7 @@ class _Run:
         self.by_name: Dict[str, _Item] = {}  # the same items by str(path), as ProjectText names them
         self.texts: Dict[Project, ProjectText] = {}
         self.watched: Dict[Project, Watch] = {}  # what a file must name to matter to the join
+        self.chains: Dict[Project, ReexportChains] = {}
 
     def add(self, path: Path, reported: bool, given: Optional[bytes] = None) -> None:
         if path not in self.items or given is not None:
@@ -244,7 +254,7 @@ class _Run:
             for project, members in self._by_project(readable).items():
                 summaries = {str(item.path): item.entry.text.summary for item in members}  # type: ignore[union-attr]
                 tests = {str(item.path) for item in members if item.is_test}
-                wanted = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
+                wanted, self.chains[project] = state_candidates(summaries, tests, self.config.check_test_state, self._text(project))  # type: ignore[arg-type]
                 whole = set(chosen)  # an engine file is read whole
                 for item in members:
                     if str(item.path) in wanted:
@@ -374,6 +384,13 @@ class _Run:
                     modules[prefix] for callee in state.unresolved for prefix in _prefixes(callee) if prefix in modules
                 }
                 text = self._text(project)
+                chains = self.chains.get(project)
+                if self.use_prefilter and chains is not None:
+                    # What the files read since import, through re-exports.
+                    for path in chains.beyond(str(item.path) for item in members if item.report is not None):
+                        if self.by_name[path].report is None:
+                            self.by_name[path].watch = EMPTY_WATCH
+                            needed.add(self.by_name[path])
                 if self.use_prefilter:
                     for item in unread:
                         if item not in needed and text.may_reset(str(item.path), watch) and not self._reuse(item):

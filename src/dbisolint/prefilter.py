@@ -12,6 +12,7 @@ fixture with and without it, the benchmark a real corpus).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,6 +52,8 @@ _CACHE_ALIAS = re.compile(rb"\b(?:lru_)?cache[ \t]+as[ \t]+([A-Za-z_]\w*)")
 # may stand before it on its line.
 _IMPORT = re.compile(rb"\bimport[ \t]+(\([^)]*\)|[^\n]*)")
 _BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?")
+_FROM_IMPORT = re.compile(rb"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
+_PLAIN_IMPORT = re.compile(rb"^[ \t]*import[ \t]+([^\n]*)", re.M)
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
@@ -397,11 +400,12 @@ def _import_lists(source: bytes) -> Iterator[bytes]:
 
 def state_candidates(
     summaries: Dict[str, TextSummary], tests: Set[str], include_test_state: bool, text: ProjectText
-) -> Dict[str, Optional[Watch]]:
+) -> Tuple[Dict[str, Optional[Watch]], "ReexportChains"]:
     """The files of one project whose facts decide what DBI101-DBI103 can flag (where state is
     defined and mutated, the classes that keep it, the imports that re-export them), each with
-    what its functions must name to matter (slicing.py; None: the whole file). The files that
-    reset it are found later, from the names the join still flags (see checker.py)."""
+    what its functions must name to matter (slicing.py; None: the whole file), and the chains
+    that find the re-exports of what further files read import. The files that reset the state
+    are found later, from the names the join still flags (see checker.py)."""
     defining = {path: s for path, s in summaries.items() if include_test_state or path not in tests}
     definers: Dict[str, Set[str]] = {}
     for path, summary in defining.items():
@@ -439,13 +443,67 @@ def state_candidates(
     needed: Dict[str, Optional[Watch]] = {path: mutating for path in chosen}
     needed.update({path: None for path in whole})
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
-    # __init__) join import paths up.
-    reexported = _encoded(mutated_names | classes)
-    reexported_key = hashlib.blake2b(repr(sorted(reexported)).encode()).hexdigest()
-    for path in summaries:
-        if path not in needed and text.importing(path, reexported, reexported_key):
-            needed[path] = EMPTY_WATCH
-    return needed
+    # __init__) join import paths up: those of the names of state and of the classes that keep it.
+    definitions = {name for s in defining.values() for name in (*s.containers, *s.caches, *(n for n, _c in s.instances))}
+    chains = ReexportChains(summaries, _encoded(mutated_names | classes | definitions), text)
+    needed.update({path: EMPTY_WATCH for path in chains.beyond(needed)})
+    return needed, chains
+
+
+class ReexportChains:
+    """Follows import statements from the files read to the project modules they import a followed
+    name from, where those modules import it in turn (re-export it), and on up: the join resolves
+    a name through the imports of the modules it passes (ProjectState.canonical)."""
+
+    def __init__(self, paths: Iterable[str], names: FrozenSet[bytes], text: ProjectText) -> None:
+        self.names = names
+        self.key = hashlib.blake2b(repr(sorted(names)).encode()).hexdigest()
+        self.text = text
+        self.paths = set(paths)
+        self.modules: Dict[str, Set[str]] = {}  # every dotted tail of a file's module path -> the files
+        for path in self.paths:
+            parts = os.path.splitext(path)[0].split(os.sep)
+            if parts[-1] == "__init__":
+                parts.pop()
+            for start in range(len(parts)):
+                self.modules.setdefault(".".join(parts[start:]), set()).add(path)
+        self.followed: Set[str] = set()
+
+    def beyond(self, paths: Iterable[str]) -> Set[str]:
+        """The re-exporting modules up the imports of `paths` (each path followed once per run)."""
+        found: Set[str] = set()
+        todo = [path for path in paths if path not in self.followed]
+        self.followed.update(todo)
+        while todo:
+            for module in self._imported_modules(todo.pop()):
+                if module not in self.followed and self.text.importing(module, self.names, self.key):
+                    self.followed.add(module)
+                    found.add(module)
+                    todo.append(module)
+        return found
+
+    def _imported_modules(self, path: str) -> Set[str]:
+        """The project files `path` imports a followed name from (`from m import name`), or a
+        module whose attribute it may name (`import m` in a file naming a followed name)."""
+        source = self.text.read(path) or b""
+        found: Set[str] = set()
+        for dots, module, names in _FROM_IMPORT.findall(source):
+            if not set(_IDENTIFIER.findall(names)) & self.names:
+                continue
+            if dots:  # relative: from the file's package, one folder up per further dot
+                base = os.path.dirname(path)
+                for _level in range(len(dots) - 1):
+                    base = os.path.dirname(base)
+                stem = os.path.join(base, *module.decode().split(".")) if module else base
+                found |= {candidate for candidate in (stem + ".py", os.path.join(stem, "__init__.py")) if candidate in self.paths}
+            else:
+                found |= self.modules.get(module.decode(), set())
+        if self.text.identifiers(path) & self.names:
+            for names in _PLAIN_IMPORT.findall(source):
+                for module in re.findall(rb"[\w.]+", re.sub(rb"[ \t]+as[ \t]+\w+", b"", names)):
+                    found |= self.modules.get(module.decode(), set())
+        found.discard(path)
+        return found
 
 
 def _ancestors(name: str, bases: Dict[str, Set[str]]) -> Set[str]:
