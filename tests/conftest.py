@@ -58,6 +58,22 @@ def copy_fixture(tmp_path: Path):
     return copy
 
 
+@pytest.fixture
+def parsed(monkeypatch) -> List[str]:
+    """The paths of the files the checks of a test parse, in order."""
+    from dbisolint import workers
+
+    paths: List[str] = []
+    analyse_all = workers.Workers.analyse_all
+
+    def recording(self, items, on_done=None):  # type: ignore[no-untyped-def]
+        paths.extend(task.path for task, _source in items)
+        return analyse_all(self, items, on_done)
+
+    monkeypatch.setattr(workers.Workers, "analyse_all", recording)
+    return paths
+
+
 def lines(text: str) -> List[str]:
     return [line for line in text.splitlines() if line.strip()]
 

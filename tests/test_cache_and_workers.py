@@ -99,11 +99,11 @@ def _tasks(count: int):
 
 
 def test_workers_give_the_reports_of_one_process_in_order():
-    from dbisolint.workers import analyse_all
+    from dbisolint.workers import Workers
 
     items = _tasks(40)
-    alone = analyse_all(items, jobs=1)
-    together = analyse_all(items, jobs=2)
+    with Workers(1) as one, Workers(2) as two:
+        alone, together = one.analyse_all(items), two.analyse_all(items)
     assert [report.path for report in together] == [f"m{index}.py" for index in range(40)]
     assert [report.findings for report in together] == [report.findings for report in alone]
 
@@ -146,3 +146,15 @@ def test_workers_learn_from_the_files_what_one_process_learns(tmp_path: Path):
         assert together.learn_all(items) == alone.learn_all(items)
         (source, problem, _digest, text) = alone.learn_all(items)[-1]
         assert source is None and text is None and problem is not None and problem.path == "gone.py"
+
+
+def test_the_edits_of_fixes_are_cached_too(tmp_path: Path, monkeypatch, parsed):
+    project = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "demo", project)
+    monkeypatch.chdir(project)
+    config, cache = load_config(None), tmp_path / "cache"
+    first = checker.check([Path(".")], config, edits=True, cache_dir=cache)
+    assert parsed and any(finding.fix and finding.fix.edits for finding in first.findings)
+    parsed.clear()
+    again = checker.check([Path(".")], config, edits=True, cache_dir=cache)
+    assert again.findings == first.findings and parsed == [], "JSON and SARIF output, warm, parse nothing"

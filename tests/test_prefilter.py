@@ -51,9 +51,7 @@ def test_the_names_of_import_statements_are_found_wherever_else_import_is_writte
     assert text.imported("m.py") == {b"_cache", b"os", b"sys", b"signals", b"json"}
 
 
-def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch):
-    from dbisolint import workers
-
+def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch, parsed):
     files = {
         "pyproject.toml": "",
         "app/__init__.py": "from .api import _cache\n",
@@ -70,14 +68,6 @@ def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
-    parsed = []
-    analyse_all = workers.Workers.analyse_all
-
-    def recording(self, items, on_done=None):  # type: ignore[no-untyped-def]
-        parsed.extend(task.path for task, _source in items)
-        return analyse_all(self, items, on_done)
-
-    monkeypatch.setattr(workers.Workers, "analyse_all", recording)
     result = checker.check([Path(".")], load_config(None))
     assert result.state_verdicts["app.store._cache"] == "reset", "the test's `app._cache` is app.store's"
     assert {"app/__init__.py", "app/api.py"} <= set(parsed), "up the test's import, read for its reset"

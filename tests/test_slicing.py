@@ -9,7 +9,7 @@ from typing import Dict, Optional
 
 import libcst as cst
 
-from dbisolint import checker, workers
+from dbisolint import checker
 from dbisolint.config import load_config
 from dbisolint.prefilter import Watch
 from dbisolint.slicing import keep_needed
@@ -124,7 +124,7 @@ def test_a_part_read_file_is_read_again_when_the_watch_learns_a_name_it_holds(tm
     assert checker.check([Path(".")], config).state_verdicts["app.store._cache"] == "DBI101"
 
 
-def test_after_a_change_only_the_changed_file_is_parsed_again(tmp_path: Path, monkeypatch):
+def test_after_a_change_only_the_changed_file_is_parsed_again(tmp_path: Path, monkeypatch, parsed):
     """Reports cached for files read in part serve the next run, even when that run's watch
     differs from the one they were read under, unless the file may reset what it newly holds."""
     store = (
@@ -137,14 +137,6 @@ def test_after_a_change_only_the_changed_file_is_parsed_again(tmp_path: Path, mo
         "    def test_put(self):\n        store.put('a', 1)\n"
     )
     _project(tmp_path, monkeypatch, store, suite)
-    parsed = []
-    analyse_all = workers.Workers.analyse_all
-
-    def recording(self, items, on_done=None):  # type: ignore[no-untyped-def]
-        parsed.extend(task.path for task, _source in items)
-        return analyse_all(self, items, on_done)
-
-    monkeypatch.setattr(workers.Workers, "analyse_all", recording)
     config, cache = load_config(None), tmp_path / "cache"
     cold = checker.check([Path(".")], config, cache_dir=cache)
     assert cold.state_verdicts["app.store._cache"] == "reset"

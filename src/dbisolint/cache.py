@@ -40,6 +40,7 @@ class CacheEntry:
     text: Optional[FileText] = None  # None until Cache.load_texts
     task: object = None  # the analysis.FileTask the report was made for
     report: Optional[FileReport] = None
+    edited: Optional[Tuple[object, FileReport]] = None  # (task, report) with the findings' edits
 
 
 @dataclass
@@ -65,8 +66,8 @@ class Cache:
         try:
             index, selections = _load(path)
             entries = {
-                name: CacheEntry(stamp, file_digest, None, task, report)
-                for name, (stamp, file_digest, task, report) in index.items()
+                name: CacheEntry(stamp, file_digest, None, task, report, edited)
+                for name, (stamp, file_digest, task, report, edited) in index.items()
             }
         except (TypeError, ValueError, AttributeError):  # none, or not of this shape
             return cls(path, texts_loaded=True)  # nothing to add texts to
@@ -115,7 +116,7 @@ class Cache:
                 texts = {name: (entry.digest, entry.text) for name, entry in self.entries.items() if entry.text}
                 _dump(texts, self.texts_path)
             if self.changed:
-                index = {name: (e.stamp, e.digest, e.task, e.report) for name, e in self.entries.items()}
+                index = {name: (e.stamp, e.digest, e.task, e.report, e.edited) for name, e in self.entries.items()}
                 _dump((index, self.selections), self.path)
         except OSError:
             pass

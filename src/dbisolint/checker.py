@@ -324,16 +324,22 @@ class _Run:
                 continue
             task = self._task(item, plain=False) if needs_more else plain
             item.watch = task.watch  # None when the whole file is read (fixes and edits need it)
-            if self._read(item):
+            if entry is not None and entry.edited is not None and entry.edited[0] == task:
+                item.report = entry.edited[1]
+            elif self._read(item):
                 pending.append((item, task))
         if not pending:
             return
         reports = self.workers.analyse_all([(task, item.source) for item, task in pending], self._progress(len(pending)))
         for (item, task), report in zip(pending, reports):
             item.report = report
-            if item.entry is not None and not item.given and task == self._task(item, plain=True):
+            if item.entry is None or item.given:
+                continue
+            if task == self._task(item, plain=True):
                 item.entry.task, item.entry.report = task, report
-                self.cache.put(str(item.path), item.entry)
+            elif task.fix is None:  # with edits (JSON, SARIF); a fix's report holds the fixed text
+                item.entry.edited = (task, report)
+            self.cache.put(str(item.path), item.entry)
 
     def _reuse(self, item: _Item) -> bool:
         """Take the report cached for a file read in part under another watch (the watch depends

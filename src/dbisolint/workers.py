@@ -7,6 +7,7 @@ again one by one, each in a fresh process, and the one that kills it is reported
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
@@ -56,9 +57,9 @@ class Workers:
         self.close()
 
     def start(self) -> None:
-        from concurrent.futures import ProcessPoolExecutor
-
         if self.jobs > 1 and self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
             self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_context())
 
     def close(self) -> None:
@@ -70,10 +71,15 @@ class Workers:
         """What the pre-filter learns from each (path, shown path, summarizer), in order."""
         if self.jobs <= 1 or len(items) < _POOL_THRESHOLD:
             return [learn_file(*item) for item in items]
+        from concurrent.futures.process import BrokenProcessPool
+
         self.start()
         assert self._pool is not None
-        # Small tasks: sent in batches; a file is only read here, nothing can crash the worker.
-        learnt = list(self._pool.map(_learn, items, chunksize=max(1, len(items) // (8 * self.jobs))))
+        try:  # small tasks: sent in batches
+            learnt = list(self._pool.map(learn_file, *zip(*items), chunksize=max(1, len(items) // (8 * self.jobs))))
+        except BrokenProcessPool:  # a worker killed from outside: read here instead
+            self.close()
+            return [learn_file(*item) for item in items]
         for _worker in range(self.jobs):  # while the main process chooses what to parse
             self._pool.submit(_prepare)
         return learnt
@@ -109,18 +115,9 @@ class Workers:
         return [reports_by_index[index] for index in range(len(items))]
 
 
-def analyse_all(items: Sequence[Item], jobs: int, on_done: Optional[Callable[[], None]] = None) -> List[FileReport]:
-    """The report of each item, in order, by workers started for this call alone."""
-    with Workers(jobs) as workers:
-        return workers.analyse_all(items, on_done)
-
-
 def _prepare() -> None:
-    from . import analysis  # noqa: F401 (the parser, imported before the first file to parse arrives)
-
-
-def _learn(item: Tuple[str, str, Summarizer]) -> Learnt:
-    return learn_file(*item)
+    """Import the parser before the first file to parse arrives."""
+    importlib.import_module(".analysis", __package__)
 
 
 def _alone(item: Item) -> FileReport:
