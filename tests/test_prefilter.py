@@ -54,7 +54,7 @@ def test_the_names_of_import_statements_are_found_wherever_else_import_is_writte
 def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch, parsed):
     files = {
         "pyproject.toml": "",
-        "app/__init__.py": "from .api import _cache\n",
+        "app/__init__.py": "from app.api import _cache\n",
         "app/api.py": "from .store import _cache\n",
         "app/store.py": "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n",
         "app/report.py": "from .store import _cache\n\n\ndef size():\n    return len(_cache)\n",
