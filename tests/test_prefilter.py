@@ -51,25 +51,26 @@ def test_the_names_of_import_statements_are_found_wherever_else_import_is_writte
     assert text.imported("m.py") == {b"_cache", b"os", b"sys", b"signals", b"json"}
 
 
-def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch, parsed):
+@pytest.mark.parametrize("name", ["_cache", "_caché"])
+def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch, parsed, name):
     files = {
         "pyproject.toml": "",
-        "app/__init__.py": "from app.api import _cache\n",
-        "app/api.py": "from .store import _cache\n",
-        "app/store.py": "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n",
-        "app/report.py": "from .store import _cache\n\n\ndef size():\n    return len(_cache)\n",
+        "app/__init__.py": f"from app.api import {name}\n",
+        "app/api.py": f"from .store import {name}\n",
+        "app/store.py": f"{name} = {{}}\n\n\ndef put(key, value):\n    {name}[key] = value\n",
+        "app/report.py": f"from .store import {name}\n\n\ndef size():\n    return len({name})\n",
         "tests/test_store.py": (
             "import pytest\n\nimport app\nfrom app.store import put\n\n\n"
-            "@pytest.fixture(autouse=True)\ndef _reset(monkeypatch):\n    monkeypatch.setattr(app, '_cache', {})\n\n\n"
+            f"@pytest.fixture(autouse=True)\ndef _reset(monkeypatch):\n    monkeypatch.setattr(app, '{name}', {{}})\n\n\n"
             "def test_put():\n    put('a', 1)\n"
         ),
     }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text(text)
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = checker.check([Path(".")], load_config(None))
-    assert result.state_verdicts["app.store._cache"] == "reset", "the test's `app._cache` is app.store's"
+    assert result.state_verdicts[f"app.store.{name}"] == "reset", "the test's `app.<name>` is app.store's"
     assert {"app/__init__.py", "app/api.py"} <= set(parsed), "up the test's import, read for its reset"
-    assert "app/report.py" not in parsed, "it imports `_cache`, but no file read imports from it"
+    assert "app/report.py" not in parsed, "it imports the name, but no file read imports from it"
     assert result.state_verdicts == checker.check([Path(".")], load_config(None), use_prefilter=False).state_verdicts

@@ -26,6 +26,7 @@ from .prefilter import (
     Watch,
     learn_text,
     read_source,
+    spelled,
     state_candidates,
 )
 from .project import FileFinder, Project, display_path, path_matches, pytest_env
@@ -588,10 +589,10 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
         else:
             functions.add(name)
     return Watch(
-        targets=frozenset(definition.name.encode() for definition in flagged),
-        modules=frozenset(definition.module.rsplit(".", 1)[-1].encode() for definition in flagged),
-        functions=frozenset(name.encode() for name in functions),
-        methods=frozenset((method.encode(), instance.encode()) for method, instance in methods),
+        targets=frozenset(spelled(definition.name) for definition in flagged),
+        modules=frozenset(spelled(definition.module.rsplit(".", 1)[-1]) for definition in flagged),
+        functions=frozenset(map(spelled, functions)),
+        methods=frozenset((spelled(method), spelled(instance)) for method, instance in methods),
     )
 
 

@@ -36,12 +36,14 @@ _CONTAINER_TYPES = (
     b"dict|list|set|bytearray|defaultdict|OrderedDict|Counter|deque|"
     b"WeakValueDictionary|WeakKeyDictionary|WeakSet"
 )
+MANAGED_WORD = MANAGED_TABLE.encode()  # the table of the fixture `--fix` writes resets what it lists
 # Words of an autouse fixture, a per-test hook, a clear, our managed table.
 _RESET_HINTS = (
     b"autouse", b"setup_method", b"teardown_method", b"setUp", b"tearDown", b"setup_function",
-    b"teardown_function", b"clear(", MANAGED_TABLE.encode(),
+    b"teardown_function", b"clear(", MANAGED_WORD,
 )  # fmt: skip
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_NON_ASCII_AS_LETTERS = bytes(range(128)) + b"a" * 128
 # A compound statement at column 0 whose body is still module level.
 _MODULE_BLOCK = re.compile(rb"^(?:if|elif|else|try|except|finally|with|for|while|async|match)\b[^\n]*", re.M)
 _NEXT_TOP_LEVEL = re.compile(rb"\n(?=[^\s#])")
@@ -138,10 +140,7 @@ class Summarizer:
         self.container_attribute = re.compile(rb"\.[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*" + start)
 
     def summarize(self, source: bytes) -> TextSummary:
-        if not source.isascii():
-            # Non-ASCII identifiers (PEP 3131): every byte of a UTF-8 sequence becomes a letter,
-            # the same way in every file, so that names still meet across files.
-            source = source.translate(_NON_ASCII_AS_LETTERS)
+        source = _as_ascii(source)
         blocks = [source[match.start() : _block_end(source, match.end())] for match in _MODULE_BLOCK.finditer(source)]
         containers = {
             name
@@ -174,9 +173,13 @@ def identifiers(source: Optional[bytes]) -> FrozenSet[bytes]:
     """The names a file's text holds (non-ASCII letters made ASCII as in TextSummary)."""
     if source is None:
         return frozenset()
-    if not source.isascii():
-        source = source.translate(_NON_ASCII_AS_LETTERS)
-    return frozenset(_IDENTIFIER.findall(source))
+    return frozenset(_IDENTIFIER.findall(_as_ascii(source)))
+
+
+def _as_ascii(source: bytes) -> bytes:
+    """Every byte of a UTF-8 sequence made a letter, the same way in every file, so that non-ASCII
+    names (PEP 3131) still meet across files; the length and positions stay."""
+    return source if source.isascii() else source.translate(_NON_ASCII_AS_LETTERS)
 
 
 def _module_last_name(path: str) -> str:
@@ -187,7 +190,12 @@ def _module_last_name(path: str) -> str:
 
 
 def _encoded(names: Iterable[str]) -> FrozenSet[bytes]:
-    return frozenset(name.encode() for name in names)
+    return frozenset(map(spelled, names))
+
+
+def spelled(name: str) -> bytes:
+    """A name as the pre-filter spells the names of a text (non-ASCII letters made ASCII)."""
+    return _as_ascii(name.encode())
 
 
 def read_source(path: Path, shown: str) -> Tuple[Optional[bytes], Optional[Problem]]:
@@ -228,9 +236,6 @@ def _cached_functions(source: bytes) -> Iterator[bytes]:
         function = _DEF.search(source, match.end())
         if function:
             yield function.group(1)
-
-
-_NON_ASCII_AS_LETTERS = bytes(range(128)) + b"a" * 128
 
 
 _WATCH_FIELDS = ("targets", "modules", "functions", "methods")
@@ -321,22 +326,17 @@ class ProjectText:
         return self._decided(path, ("may_reset", watch.key), lambda: self._may_reset(path, watch))
 
     def _may_reset(self, path: str, watch: Watch) -> bool:
-        names = self.identifiers(path)
-        if names & watch.functions:
+        names = self.identifiers(path)  # the text is read only where a name asks for it
+        if names & watch.functions or watch.names_a_method(names) or MANAGED_WORD in names:
             return True
-        if watch.names_a_method(names):
-            return True
-        source = self.read(path) or b""
-        if names & watch.modules and b"reload(" in source:
-            return True
-        if MANAGED_TABLE.encode() in source:
+        if b"reload" in names and names & watch.modules and b"reload(" in (self.read(path) or b""):
             return True
         return any(self._resets(path, name) for name in names & watch.targets)
 
     def _resets(self, path: str, name: bytes) -> bool:
         key = (path, name)
         if key not in self._reset_found:
-            self._reset_found[key] = bool(reset_pattern(name).search(self.read(path) or b""))
+            self._reset_found[key] = bool(reset_pattern(name).search(_as_ascii(self.read(path) or b"")))
         return self._reset_found[key]
 
     def mutating(self, path: str, definers: Dict[str, Set[str]], key: str) -> Set[Tuple[str, str]]:
@@ -353,8 +353,7 @@ class ProjectText:
         present = self.identifiers(path) & self._defined[key]
         if source is None or not present:
             return set()
-        if not source.isascii():
-            source = source.translate(_NON_ASCII_AS_LETTERS)
+        source = _as_ascii(source)
         imported = self.imported(path)
         own = _module_last_name(path)
         found = set()
@@ -362,7 +361,7 @@ class ProjectText:
             text = name.decode()
             # The modules whose `name` this file can reach: its own, those it imports, and any
             # when it imports the name itself (from where is not known here).
-            reachable = {module for module in definers[text] if module == own or module.encode() in imported}
+            reachable = {module for module in definers[text] if module == own or spelled(module) in imported}
             if name in imported:
                 reachable = definers[text]
             if not reachable:
@@ -375,9 +374,28 @@ class ProjectText:
     def imported(self, path: str) -> FrozenSet[bytes]:
         """The names in the file's import statements."""
         if path not in self._imported:
-            source = self.read(path) or b""
+            source = _as_ascii(self.read(path) or b"")
             self._imported[path] = frozenset(_IDENTIFIER.findall(b" ".join(_import_lists(source))))
         return self._imported[path]
+
+    def import_sources(self, path: str, names: FrozenSet[bytes], key: str) -> Tuple[Tuple[int, str], ...]:
+        """The modules, as (dots of a relative import, dotted name), that the file imports one of
+        `names` from, and those of its `import m` statements when it names one of them."""
+        return self._decided(path, ("import_sources", key), lambda: self._import_sources(path, names))
+
+    def _import_sources(self, path: str, names: FrozenSet[bytes]) -> Tuple[Tuple[int, str], ...]:
+        source = self.read(path) or b""
+        words = _as_ascii(source)  # names as TextSummary spells them; module names as written
+        found = [
+            (len(match.group(1)), source[match.start(2) : match.end(2)].decode(errors="replace"))
+            for match in _FROM_IMPORT.finditer(words)
+            if not names.isdisjoint(_IDENTIFIER.findall(match.group(3)))
+        ]
+        if not self.identifiers(path).isdisjoint(names):
+            for match in _PLAIN_IMPORT.finditer(source):
+                modules = re.sub(rb"[ \t]+as[ \t]+\w+", b"", match.group(1))
+                found += [(0, module.decode(errors="replace")) for module in re.findall(rb"[\w.]+", modules)]
+        return tuple(dict.fromkeys(found))
 
     def importing(self, path: str, names: FrozenSet[bytes], key: str) -> bool:
         """Whether an import statement of the file names one of `names` (a re-export; `key`
@@ -485,23 +503,16 @@ class ReexportChains:
     def _imported_modules(self, path: str) -> Set[str]:
         """The project files `path` imports a followed name from (`from m import name`), or a
         module whose attribute it may name (`import m` in a file naming a followed name)."""
-        source = self.text.read(path) or b""
         found: Set[str] = set()
-        for dots, module, names in _FROM_IMPORT.findall(source):
-            if not set(_IDENTIFIER.findall(names)) & self.names:
-                continue
+        for dots, module in self.text.import_sources(path, self.names, self.key):
             if dots:  # relative: from the file's package, one folder up per further dot
                 base = os.path.dirname(path)
-                for _level in range(len(dots) - 1):
+                for _level in range(dots - 1):
                     base = os.path.dirname(base)
-                stem = os.path.join(base, *module.decode().split(".")) if module else base
+                stem = os.path.join(base, *module.split(".")) if module else base
                 found |= {candidate for candidate in (stem + ".py", os.path.join(stem, "__init__.py")) if candidate in self.paths}
             else:
-                found |= self.modules.get(module.decode(), set())
-        if self.text.identifiers(path) & self.names:
-            for names in _PLAIN_IMPORT.findall(source):
-                for module in re.findall(rb"[\w.]+", re.sub(rb"[ \t]+as[ \t]+\w+", b"", names)):
-                    found |= self.modules.get(module.decode(), set())
+                found |= self.modules.get(module, set())
         found.discard(path)
         return found
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 import ast
 from typing import FrozenSet, Iterator, List, Optional, Set
 
-from .prefilter import Watch, identifiers
-from .state_facts import MANAGED_TABLE
+from .prefilter import MANAGED_WORD, Watch, identifiers, spelled
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_MANAGED = MANAGED_TABLE.encode()
 
 
 def keep_needed(source: bytes, tree: ast.Module, watch: Watch) -> Optional[bytes]:
@@ -56,7 +54,7 @@ def _names_kept(functions: List["_Function"], emptied: List["_Function"]) -> Set
 class _Function:
     def __init__(self, node: ast.FunctionDef, lines: List[bytes]) -> None:
         self.node = node
-        self.name = node.name.encode()
+        self.name = spelled(node.name)
         self.words = identifiers(b"".join(lines[_first_line(node) - 1 : node.end_lineno]))
         self.body_line = _first_line(node.body[0])
         self.last_line: int = node.end_lineno  # type: ignore[assignment]
@@ -66,7 +64,7 @@ class _Function:
 
 
 def _needed(words: FrozenSet[bytes], watch: Watch) -> bool:
-    return watch.named_by(words) or _MANAGED in words  # the fixture `--fix` writes resets by its table
+    return watch.named_by(words) or MANAGED_WORD in words
 
 
 def _definitions(body: List[ast.stmt]) -> Iterator[ast.FunctionDef]:
