@@ -155,6 +155,12 @@ def test_the_edits_of_fixes_are_cached_too(tmp_path: Path, monkeypatch, parsed):
     config, cache = load_config(None), tmp_path / "cache"
     first = checker.check([Path(".")], config, edits=True, cache_dir=cache)
     assert parsed and any(finding.fix and finding.fix.edits for finding in first.findings)
+    assert any(finding.code.startswith("DBI1") and finding.fix.edits for finding in first.findings)
     parsed.clear()
+
+    def conftest_rewritten(*args):  # type: ignore[no-untyped-def]
+        raise AssertionError("the edits of the conftest fixture were computed again")
+
+    monkeypatch.setattr("dbisolint.state_fix.with_managed_fixture", conftest_rewritten)
     again = checker.check([Path(".")], config, edits=True, cache_dir=cache)
     assert again.findings == first.findings and parsed == [], "JSON and SARIF output, warm, parse nothing"

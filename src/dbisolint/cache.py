@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import __version__
-from .model import Config, FileReport
+from .model import Config, Edit, FileReport
 
 CACHE_DIR_NAME = ".dbisolint_cache"
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by dbisolint.\n"
@@ -50,7 +50,9 @@ class Cache:
     # The files parsed for a given set of file contents, and what the join watched (prefilter.Watch
     # per project): a run where nothing changed parses the same files without deciding again.
     selections: Dict[str, Tuple[List[str], Dict[object, object]]] = field(default_factory=dict)
-    changed: bool = False  # the stamps, reports or selections
+    # The edits that give the conftest fixture one more entry (JSON, SARIF), by what they depend on.
+    fixture_edits: Dict[str, Tuple[Edit, ...]] = field(default_factory=dict)
+    changed: bool = False  # the stamps, reports, selections or fixture edits
     texts_changed: bool = False
     texts_loaded: bool = False
 
@@ -64,14 +66,14 @@ class Cache:
         settings = hashlib.sha256(repr((replace(config, output_format=None), shapes)).encode()).hexdigest()[:16]
         path = folder / __version__ / f"{settings}.pickle"
         try:
-            index, selections = _load(path)
+            index, selections, fixture_edits = _load(path)
             entries = {
                 name: CacheEntry(stamp, file_digest, None, task, report, edited)
                 for name, (stamp, file_digest, task, report, edited) in index.items()
             }
         except (TypeError, ValueError, AttributeError):  # none, or not of this shape
             return cls(path, texts_loaded=True)  # nothing to add texts to
-        return cls(path, entries, selections)
+        return cls(path, entries, selections, fixture_edits)
 
     @property
     def texts_path(self) -> Path:
@@ -117,7 +119,7 @@ class Cache:
                 _dump(texts, self.texts_path)
             if self.changed:
                 index = {name: (e.stamp, e.digest, e.task, e.report, e.edited) for name, e in self.entries.items()}
-                _dump((index, self.selections), self.path)
+                _dump((index, self.selections, self.fixture_edits), self.path)
         except OSError:
             pass
 
@@ -142,14 +144,14 @@ def _dump(content: object, path: Path) -> None:
 
 
 def _stored_kinds() -> Tuple[type, ...]:
-    from .model import FileTask, Finding, Fix, Problem
+    from .model import FileTask, Finding, Fix, Position, Problem
     from .prefilter import TextSummary
     from .state_facts import ClassFacts, Definition, FunctionFacts, Mutation, StateFacts
     from .url_facts import EnvSetting, SettingsClass, UrlCandidate, UrlFacts
 
     return (
-        FileTask, Finding, Fix, Problem, TextSummary, StateFacts, Definition, Mutation, FunctionFacts, ClassFacts,
-        UrlFacts, UrlCandidate, EnvSetting, SettingsClass,
+        FileTask, Finding, Fix, Edit, Position, Problem, TextSummary, StateFacts, Definition, Mutation,
+        FunctionFacts, ClassFacts, UrlFacts, UrlCandidate, EnvSetting, SettingsClass,
     )  # fmt: skip
 
 

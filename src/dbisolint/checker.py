@@ -472,11 +472,14 @@ class _Run:
                 blind_spots.setdefault(item.project, []).append(item.shown)
         if self.state_on:
             reported = {item.shown for item in self.items.values() if item.reported}
+            edits = _FixtureEdits(self.cache.fixture_edits) if self.edits else None
             for project, project_facts in facts.items():
                 if any(item.reported for item in self.items.values() if item.project == project):
                     _join_state(
-                        result, project, project_facts, blind_spots.get(project, []), reported, self.config, self.fix, self.edits
+                        result, project, project_facts, blind_spots.get(project, []), reported, self.config, self.fix, edits
                     )
+            if edits is not None and edits.used != self.cache.fixture_edits:
+                self.cache.fixture_edits, self.cache.changed = edits.used, True
         for project, project_urls in url_facts.items():
             if any(facts.candidates for facts in project_urls):  # type: ignore[attr-defined]
                 self._join_urls(result, project, project_urls)
@@ -619,9 +622,10 @@ def _join_state(
     reported_paths: Set[str],
     config: Config,
     fix: Optional[str],
-    edits: bool,
+    edits: Optional["_FixtureEdits"],
 ) -> None:
-    """Run the state rules on one project's joined facts; with `fix`, plan the conftest change."""
+    """Run the state rules on one project's joined facts; with `fix`, plan the conftest change;
+    with `edits`, give each finding the edits of its fix."""
     if blind_spots:
         result.problems.append(
             Problem(
@@ -636,7 +640,6 @@ def _join_state(
     conftest = project.conftest_for_fix()
     shown_conftest = display_path(conftest)
     on_disk, _problem = read_source(conftest, shown_conftest) if conftest.exists() else (None, None)
-    before_text = _text(on_disk or b"")
     first_party = frozenset(f.module.split(".")[0] for f in facts if f.module)
     entries = []
     for facts_of_file in facts:
@@ -654,12 +657,7 @@ def _join_state(
                 continue
             attributes = project_state.state_attributes(definition) if definition.kind == "instance" else ()
             entry = (definition.module, definition.name, definition.kind, attributes)
-            changes: Tuple[Edit, ...] = ()
-            if edits:
-                from .state_fix import with_managed_fixture  # libcst: only for edits and fixes
-
-                after_text = _text(with_managed_fixture(on_disk, [entry], first_party))
-                changes = text_edits(shown_conftest, before_text, after_text)
+            changes = edits.of(shown_conftest, on_disk, entry, first_party) if edits is not None else ()
             reset = Fix("safe", f"Reset `{definition.target}` around every test in {shown_conftest}", changes)
             result.findings.append(
                 Finding(definition.path, rule_class.code, message, definition.start, definition.end, reset)
@@ -670,6 +668,25 @@ def _join_state(
 
         base = result.changes.get(shown_conftest, (on_disk or b"", on_disk))[1]
         result.changes[shown_conftest] = (on_disk or b"", with_managed_fixture(base, entries, first_party))
+
+
+class _FixtureEdits:
+    """The edits that add one entry to the conftest fixture, remembered between runs: computing
+    them imports libcst and rewrites the conftest once per finding."""
+
+    def __init__(self, known: Dict[str, Tuple[Edit, ...]]) -> None:
+        self.known = dict(known)
+        self.used: Dict[str, Tuple[Edit, ...]] = {}  # this run's: what the cache keeps
+
+    def of(self, shown: str, conftest: Optional[bytes], entry: object, first_party: FrozenSet[str]) -> Tuple[Edit, ...]:
+        key = digest(repr((shown, conftest, entry, sorted(first_party))).encode())
+        if key not in self.known:
+            from .state_fix import with_managed_fixture  # libcst: only for edits and fixes
+
+            after = _text(with_managed_fixture(conftest, [entry], first_party))  # type: ignore[list-item]
+            self.known[key] = text_edits(shown, _text(conftest or b""), after)
+        self.used[key] = self.known[key]
+        return self.used[key]
 
 
 _FIX_ROUNDS = 4  # fixes of one file that another fix's edits stand in the way of land next round
