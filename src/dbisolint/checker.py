@@ -128,6 +128,7 @@ def check(
             read = [(str(item.path), item.watch) for item in run.items.values() if item.report]
             run.cache.remember_selection(key, read, run.watched)
     result = run.collect()
+    run.cache.texts_changed |= any(text.answered for text in run.texts.values())
     run.cache.save()
     return result
 
@@ -202,7 +203,7 @@ class _Run:
         for item in self.items.values():
             if item.given:
                 assert item.source is not None
-                item.entry = CacheEntry((0, 0), digest(item.source), self._file_text(item.source))
+                item.entry = CacheEntry((0, 0), digest(item.source), learn_text(item.source, self.summarizer))  # never stored
                 continue
             file_stamp = stamp(item.path)
             entry = self.cache.get(str(item.path))
@@ -224,17 +225,14 @@ class _Run:
             self.cache.put(str(item.path), entry)
             item.entry = entry
 
-    def _file_text(self, source: bytes) -> FileText:
-        self.cache.texts_changed = True
-        return learn_text(source, self.summarizer)
-
     def _load_texts(self) -> None:
         """What the pre-filter knows of every file's text: from the cache, else from the file."""
         self.cache.load_texts()
         for item in self.items.values():
             if item.entry is not None and item.entry.text is None and self._read(item):
                 assert item.source is not None
-                item.entry.text = self._file_text(item.source)
+                item.entry.text = learn_text(item.source, self.summarizer)
+                self.cache.texts_changed = True
 
     def _read(self, item: _Item) -> bool:
         if item.source is None and item.problem is None:
@@ -278,10 +276,7 @@ class _Run:
 
     def _decisions(self, path: str) -> Optional[Dict[Tuple[str, str], object]]:
         text = self._known_text(path)
-        if text is None:
-            return None
-        self.cache.texts_changed = True  # the answers ProjectText adds are worth keeping
-        return text.decisions
+        return None if text is None or self.by_name[path].given else text.decisions
 
     @staticmethod
     def _by_project(items: List[_Item]) -> Dict[Project, List[_Item]]:

@@ -305,6 +305,7 @@ class ProjectText:
         self._imported: Dict[str, FrozenSet[bytes]] = {}
         self._reset_found: Dict[Tuple[str, bytes], bool] = {}
         self._defined: Dict[str, FrozenSet[bytes]] = {}  # the names `mutating` asks about, encoded once
+        self.answered = False  # some answer was added to `decisions`: worth keeping
 
     def identifiers(self, path: str) -> FrozenSet[bytes]:
         if path not in self._identifiers:
@@ -318,6 +319,7 @@ class ProjectText:
             return answer()
         if question not in known:
             known[question] = answer()
+            self.answered = True
         return known[question]  # type: ignore[return-value]
 
     def may_reset(self, path: str, watch: Watch) -> bool:
