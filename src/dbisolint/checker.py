@@ -314,7 +314,7 @@ class _Run:
             plain = self._task(item, plain=True)
             entry = item.entry
             cached = entry.report if entry is not None and _serves(entry.task, plain) else None
-            needs_more = (self.fix or self.edits) and item.reported
+            needs_more = self._fixed_or_edited(item)
             if cached is not None and not (needs_more and any(f.fix for f in cached.findings)):
                 item.report, item.watch = cached, entry.task.watch  # type: ignore[union-attr]
                 continue
@@ -337,6 +337,10 @@ class _Run:
                 item.entry.edited = (task, report)
             self.cache.put(str(item.path), item.entry)
 
+    def _fixed_or_edited(self, item: _Item) -> bool:
+        """Whether the file's fixes or their edits are asked for: then it is read whole."""
+        return bool(self.fix or self.edits) and item.reported
+
     def _reuse(self, item: _Item) -> bool:
         """Take the report cached for a file read in part under another watch (the watch depends
         on which reports the last run had): the loop reads it again only where this run's watch
@@ -344,7 +348,7 @@ class _Run:
         entry = item.entry
         if entry is None or entry.report is None or entry.task is None or entry.task.watch is None:
             return False
-        if (self.fix or self.edits) and item.reported:
+        if self._fixed_or_edited(item):
             return False
         if not _same_but_watch(entry.task, self._task(item, plain=True)):
             return False

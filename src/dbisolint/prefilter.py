@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, FrozenSet, Iterable, Iterator, Optional, Set, Tuple, TypeVar
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar
 
 from .cache import FileText, digest
 from .model import Problem
@@ -53,9 +53,7 @@ _CACHE_ALIAS = re.compile(rb"\b(?:lru_)?cache[ \t]+as[ \t]+([A-Za-z_]\w*)")
 # An import statement's names: searched from the literal `import` (fast), then checked for what
 # may stand before it on its line.
 _IMPORT = re.compile(rb"\bimport[ \t]+(\([^)]*\)|[^\n]*)")
-_BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+[\w.]+[ \t]+)?")
-_FROM_IMPORT = re.compile(rb"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)", re.M)
-_PLAIN_IMPORT = re.compile(rb"^[ \t]*import[ \t]+([^\n]*)", re.M)
+_BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+([\w.]+)[ \t]+)?")
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
@@ -377,7 +375,8 @@ class ProjectText:
         """The names in the file's import statements."""
         if path not in self._imported:
             source = _as_ascii(self.read(path) or b"")
-            self._imported[path] = frozenset(_IDENTIFIER.findall(b" ".join(_import_lists(source))))
+            listed = b" ".join(source[start:end] for _module, (start, end) in _import_statements(source))
+            self._imported[path] = frozenset(_IDENTIFIER.findall(listed))
         return self._imported[path]
 
     def import_sources(self, path: str, names: FrozenSet[bytes], key: str) -> Tuple[Tuple[int, str], ...]:
@@ -388,15 +387,15 @@ class ProjectText:
     def _import_sources(self, path: str, names: FrozenSet[bytes]) -> Tuple[Tuple[int, str], ...]:
         source = self.read(path) or b""
         words = _as_ascii(source)  # names as TextSummary spells them; module names as written
-        found = [
-            (len(match.group(1)), source[match.start(2) : match.end(2)].decode(errors="replace"))
-            for match in _FROM_IMPORT.finditer(words)
-            if not names.isdisjoint(_IDENTIFIER.findall(match.group(3)))
-        ]
-        if not self.identifiers(path).isdisjoint(names):
-            for match in _PLAIN_IMPORT.finditer(source):
-                modules = re.sub(rb"[ \t]+as[ \t]+\w+", b"", match.group(1))
-                found += [(0, module.decode(errors="replace")) for module in re.findall(rb"[\w.]+", modules)]
+        names_one = not self.identifiers(path).isdisjoint(names)
+        found: List[Tuple[int, str]] = []
+        for module, (start, end) in _import_statements(words):
+            if module is not None and not names.isdisjoint(_IDENTIFIER.findall(words[start:end])):
+                written = source[module[0] : module[1]].decode(errors="replace")
+                found.append((len(written) - len(written.lstrip(".")), written.lstrip(".")))
+            elif module is None and names_one:
+                modules = re.sub(rb"[ \t]+as[ \t]+\w+", b"", source[start:end])
+                found += [(0, name.decode(errors="replace")) for name in re.findall(rb"[\w.]+", modules)]
         return tuple(dict.fromkeys(found))
 
     def importing(self, path: str, names: FrozenSet[bytes], key: str) -> bool:
@@ -406,13 +405,15 @@ class ProjectText:
         return bool(wanted) and self._decided(path, ("importing", key), lambda: bool(self.imported(path) & wanted))
 
 
-def _import_lists(source: bytes) -> Iterator[bytes]:
-    """What follows `import` in each import statement (at the start of a line, after `from x`)."""
+def _import_statements(source: bytes) -> Iterator[Tuple[Optional[Tuple[int, int]], Tuple[int, int]]]:
+    """Each import statement at the start of a line: where the module of `from m import` stands
+    (None for `import m`), and where what follows `import` stands."""
     match = _IMPORT.search(source)
     while match:
         line_start = source.rfind(b"\n", 0, match.start()) + 1
-        if _BEFORE_IMPORT.fullmatch(source, line_start, match.start()):
-            yield match.group(1)
+        before = _BEFORE_IMPORT.fullmatch(source, line_start, match.start())
+        if before:
+            yield (before.span(1) if before.group(1) is not None else None), match.span(1)
             match = _IMPORT.search(source, match.end())
         else:  # `import` inside a line: what it took in may hold a real import
             match = _IMPORT.search(source, match.start() + 1)
