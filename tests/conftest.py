@@ -60,17 +60,24 @@ def copy_fixture(tmp_path: Path):
 
 @pytest.fixture
 def parsed(monkeypatch) -> List[str]:
-    """The paths of the files the checks of a test parse, in order."""
-    from dbisolint import workers
+    """The paths of the files that the checks of a test (run in this process) give to libcst's
+    parser, in order."""
+    from dbisolint import analysis
 
     paths: List[str] = []
-    analyse_all = workers.Workers.analyse_all
+    current: List[str] = []
+    analyse_source, parse_module = analysis.analyse_source, analysis.cst.parse_module
 
-    def recording(self, items, on_done=None):  # type: ignore[no-untyped-def]
-        paths.extend(task.path for task, _source in items)
-        return analyse_all(self, items, on_done)
+    def analysing(task, source):  # type: ignore[no-untyped-def]
+        current[:] = [task.path]
+        return analyse_source(task, source)
 
-    monkeypatch.setattr(workers.Workers, "analyse_all", recording)
+    def parsing(source, *args, **kwargs):  # type: ignore[no-untyped-def]
+        paths.extend(current)
+        return parse_module(source, *args, **kwargs)
+
+    monkeypatch.setattr(analysis, "analyse_source", analysing)
+    monkeypatch.setattr(analysis.cst, "parse_module", parsing)
     return paths
 
 

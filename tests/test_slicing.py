@@ -12,9 +12,9 @@ import libcst as cst
 from dbisolint import checker
 from dbisolint.config import load_config
 from dbisolint.prefilter import Watch
-from dbisolint.slicing import keep_needed
+from dbisolint.slicing import Sliced, slice_for
 
-WATCH = Watch(targets=frozenset({b"_cache"}), modules=frozenset(), functions=frozenset(), methods=frozenset())
+WATCH = Watch(targets=frozenset({b"_cache"}))
 
 SUITE = '''\
 import unittest
@@ -47,9 +47,9 @@ def unrelated(x): return x
 
 
 def sliced(source: str, watch: Watch = WATCH) -> str:
-    result = keep_needed(source.encode(), ast.parse(source), watch)
-    assert result is not None
-    return result.decode()
+    result = slice_for(source.encode(), ast.parse(source), watch)
+    assert result.needed and result.text is not None
+    return result.text.decode()
 
 
 def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines():
@@ -67,7 +67,7 @@ def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines()
 
 def test_the_tree_given_is_emptied_alike():
     tree = ast.parse(SUITE)
-    text = keep_needed(SUITE.encode(), tree, WATCH)
+    text = slice_for(SUITE.encode(), tree, WATCH).text
     assert text is not None
 
     def starts(node: ast.AST) -> list:
@@ -78,15 +78,15 @@ def test_the_tree_given_is_emptied_alike():
 
 def test_line_endings_stay_and_a_lone_carriage_return_stops_slicing():
     crlf = SUITE.replace("\n", "\r\n")
-    text = keep_needed(crlf.encode(), ast.parse(crlf), WATCH)
+    text = slice_for(crlf.encode(), ast.parse(crlf), WATCH).text
     assert text is not None and text.count(b"\r\n") == crlf.count("\r\n") and b"\n" not in text.replace(b"\r\n", b"")
     lone = SUITE.replace("def unrelated", "x = 1\rdef unrelated")
-    assert keep_needed(lone.encode(), ast.parse(lone), WATCH) is None
+    assert slice_for(lone.encode(), ast.parse(lone), WATCH) == Sliced(None, needed=True)
 
 
 def test_nothing_to_empty_gives_none():
-    everything = Watch(frozenset({b"store", b"self"}), frozenset(), frozenset(), frozenset())
-    assert keep_needed(SUITE.encode(), ast.parse(SUITE), everything) is None
+    everything = Watch(functions=frozenset({b"get", b"inner", b"clear"}))
+    assert slice_for(SUITE.encode(), ast.parse(SUITE), everything) == Sliced(None, needed=True)
 
 
 def _project(tmp_path: Path, monkeypatch, store: str, suite: str, more: Optional[Dict[str, str]] = None) -> None:
@@ -120,7 +120,7 @@ def test_a_part_read_file_is_read_again_when_the_watch_learns_a_name_it_holds(tm
     assert with_filter.findings == without.findings == []
 
     # Without reading it again, its setUp would stay empty and the cache would be flagged.
-    monkeypatch.setattr(Watch, "__sub__", lambda self, other: Watch(frozenset(), frozenset(), frozenset(), frozenset()))
+    monkeypatch.setattr(Watch, "__sub__", lambda self, other: Watch())
     assert checker.check([Path(".")], config).state_verdicts["app.store._cache"] == "DBI101"
 
 

@@ -23,8 +23,9 @@ from .names import Scope, ScopedVisitor
 from .noqa import Suppressions, read_suppressions
 from .rule import EngineRule, EngineVerdict
 from .rules import ALL_RULES
-from .slicing import keep_needed
+from .slicing import slice_for
 from .state import StateCollector
+from .state_facts import StateFacts
 from .url_sources import UrlCollector
 from .walk import walk
 
@@ -165,7 +166,11 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     if refusal is not None:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
     if task.watch is not None and tree is not None and task.fix is None and not task.edits:
-        source = keep_needed(source, tree, task.watch) or source  # type: ignore[arg-type]
+        sliced = slice_for(source, tree, task.watch)  # type: ignore[arg-type]
+        if not sliced.needed:  # read for its resets, and none can be in it
+            facts = StateFacts(task.module.name, task.path, task.is_test) if task.state is not None else None
+            return FileReport(task.path, facts=facts)
+        source = sliced.text or source
     try:
         module = cst.parse_module(source)
         visitor = FileVisitor(task.module)

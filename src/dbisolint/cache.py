@@ -161,12 +161,12 @@ def _no_collection() -> Iterator[None]:
 
 def _stored_kinds() -> Tuple[type, ...]:
     from .model import FileTask, Finding, Fix, Position, Problem
-    from .prefilter import TextSummary
+    from .prefilter import TextSummary, Watch
     from .state_facts import ClassFacts, Definition, FunctionFacts, Mutation, StateFacts
     from .url_facts import EnvSetting, SettingsClass, UrlCandidate, UrlFacts
 
     return (
-        FileTask, Finding, Fix, Edit, Position, Problem, TextSummary, StateFacts, Definition, Mutation,
+        FileTask, Finding, Fix, Edit, Position, Problem, TextSummary, Watch, StateFacts, Definition, Mutation,
         FunctionFacts, ClassFacts, UrlFacts, UrlCandidate, EnvSetting, SettingsClass,
     )  # fmt: skip
 

@@ -19,7 +19,8 @@ from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
 from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
 from .prefilter import (
-    EMPTY_WATCH,
+    MODULE_LEVEL,
+    NOTHING,
     ProjectText,
     ReexportChains,
     Summarizer,
@@ -394,9 +395,13 @@ class _Run:
                 if self.use_prefilter and chains is not None:
                     # What the files read since import, through re-exports.
                     for path in chains.beyond(str(item.path) for item in members if item.report is not None):
-                        if self.by_name[path].report is None:
-                            self.by_name[path].watch = EMPTY_WATCH
-                            needed.add(self.by_name[path])
+                        found = self.by_name[path]
+                        if found.report is None:
+                            found.watch = MODULE_LEVEL
+                            needed.add(found)
+                        elif found.watch is not None and not found.watch.module_level:  # read for its resets alone
+                            found.watch, found.report = found.watch | MODULE_LEVEL, None
+                            needed.add(found)
                 if self.use_prefilter:
                     for item in unread:
                         if item not in needed and text.may_reset(str(item.path), watch) and not self._reuse(item):
@@ -411,7 +416,7 @@ class _Run:
                     for item in members:
                         if item.watch is not None and item.report is not None:
                             learnt = watch - item.watch
-                            if learnt != EMPTY_WATCH and text.may_reset(str(item.path), learnt):
+                            if learnt != NOTHING and text.may_reset(str(item.path), learnt):
                                 item.watch, item.report = item.watch | watch, None
                                 needed.add(item)
                 if not needed:
@@ -534,7 +539,7 @@ def _serves(done: Optional[FileTask], wanted: FileTask) -> bool:
         return False
     if done.watch is None or done.watch == wanted.watch:
         return True
-    return wanted.watch is not None and wanted.watch - done.watch == EMPTY_WATCH  # type: ignore[operator]
+    return wanted.watch is not None and wanted.watch - done.watch == NOTHING  # type: ignore[operator]
 
 
 def _same_but_watch(done: FileTask, wanted: FileTask) -> bool:
@@ -571,13 +576,26 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
                 return True
         return False
 
+    def reaches(callee: str) -> bool:
+        """Whether a call resets: of a resetter, or of a resetting method on an instance of its class."""
+        name = state.canonical(callee)
+        if name in resetters:
+            return True
+        receiver, _, method = name.rpartition(".")
+        definition = state.definition(receiver)
+        return (
+            definition is not None
+            and definition.kind == "instance"
+            and any(f"{cls.qualname}.{method}" in resetters for cls in state.class_chain(definition.detail))
+        )
+
     callable_functions = [f for f in state.functions.values() if f.role != "test"]
     resetters = {function.qualname for function in callable_functions if resets_target(function)}
     while True:
         callers = {
             function.qualname
             for function in callable_functions
-            if function.qualname not in resetters and any(state.canonical(callee) in resetters for callee in function.calls)
+            if function.qualname not in resetters and any(reaches(callee) for callee in function.calls)
         }
         if not callers:
             break
@@ -590,11 +608,21 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
             methods |= {(name, instance) for instance in instances_of.get(owner, ())}
         else:
             functions.add(name)
+    # The functions (and the decorator factories around them) that mutate a flagged container:
+    # applied as decorators at import, they fill it at import (ProjectState._at_import).
+    appliers = {
+        name
+        for facts in state.facts
+        for mutation in facts.mutations
+        if state.canonical(mutation.target) in targets and mutation.function.startswith(facts.module + ".")
+        for name in mutation.function[len(facts.module) + 1 :].split(".")
+    }
     return Watch(
         targets=frozenset(spelled(definition.name) for definition in flagged),
         modules=frozenset(spelled(definition.module.rsplit(".", 1)[-1]) for definition in flagged),
         functions=frozenset(map(spelled, functions)),
         methods=frozenset((spelled(method), spelled(instance)) for method, instance in methods),
+        appliers=frozenset(map(spelled, appliers)),
     )
 
 

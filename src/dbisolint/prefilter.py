@@ -15,23 +15,18 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar
 
 from .cache import FileText, digest
 from .model import Problem
-from .state_facts import MANAGED_TABLE
+from .state_facts import MANAGED_TABLE, MUTATING_METHODS
 
 T = TypeVar("T")
 # A file read and learnt from: its text, or why it cannot be read; its digest and FileText.
 Learnt = Tuple[Optional[bytes], Optional[Problem], str, Optional[FileText]]
 
-_MUTATING = (
-    b"append|add|update|setdefault|pop|popitem|clear|extend|insert|remove|discard|appendleft|"
-    b"extendleft|popleft|rotate|sort|reverse|move_to_end|subtract|difference_update|"
-    b"intersection_update|symmetric_difference_update|__setitem__|__delitem__"
-)
+_MUTATING = b"|".join(name.encode() for name in sorted(MUTATING_METHODS))
 _CONTAINER_TYPES = (
     b"dict|list|set|bytearray|defaultdict|OrderedDict|Counter|deque|"
     b"WeakValueDictionary|WeakKeyDictionary|WeakSet"
@@ -57,27 +52,10 @@ _BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+([\w.]+)[ \t]+)?")
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
-@lru_cache(maxsize=4096)  # noqa: DBI102 (pure: the same input always gives the same answer)
-def reset_pattern(name: bytes) -> "re.Pattern[bytes]":
-    """Where `name` may be reset or drained: `name.clear()`, `name.cache_clear()`, `setattr(m,
-    "name", ...)`, `patch.object`/`patch.dict`/`patch("m.name")`, `m.name = ...`, `global name`,
-    `add_done_callback(name.discard)`."""
-    word = rb"\b" + re.escape(name) + rb"\b"
-    return re.compile(
-        word
-        + rb"[ \t]*\.[ \t]*(?:cache_)?clear[ \t]*\(|(?:setattr|delattr|patch|object|dict|add_done_callback)[ \t]*\([^)]*"
-        + word
-        + rb"|\.[ \t]*"
-        + re.escape(name)
-        + rb"[ \t]*=(?!=)|\bglobal\b[^\n]*"
-        + word
-    )
-
-
-# What follows a name that is mutated: `[k] = v`, `[k] += v`, `[k].append(v)`, an open `[`
-# continued on the next line, `.append(v)`, `+= v`.
+# What follows a name that is mutated: `[k] = v`, `[k] += v`, `[k], other = v, w`,
+# `[k].append(v)`, an open `[` continued on the next line, `.append(v)`, `+= v`.
 _MUTATION_AFTER = re.compile(
-    rb"[ \t]*(?:\[[^\n]*(?:\][ \t]*"
+    rb"[ \t]*(?:\[[^\n]*(?:\][^=\n]*?"
     + _OPERATOR
     + rb"?=(?!=)|\.[ \t]*(?:"
     + _MUTATING
@@ -88,6 +66,10 @@ _MUTATION_AFTER = re.compile(
     + rb"=(?!=))",
     re.M,
 )
+
+
+# What follows an attribute assigned on its line: `= v`, `: T = v`, `, other = v, w`, `+= v`.
+_ASSIGNED_AFTER = re.compile(rb"[^=\n]*=(?!=)")
 
 
 def mutates(source: bytes, name: bytes) -> bool:
@@ -103,7 +85,7 @@ def mutates(source: bytes, name: bytes) -> bool:
         before = source[line_start : match.start()]
         if _MUTATION_AFTER.match(source, match.end()):
             return True
-        if before.rstrip().endswith(b".") and re.match(rb"[ \t]*=(?!=)", source[match.end() : match.end() + 4]):
+        if before.rstrip().endswith(b".") and _ASSIGNED_AFTER.match(source, match.end()):
             return True
         if re.search(rb"\b(?:global|del)\b", line):
             return True
@@ -226,6 +208,24 @@ def _block_end(source: bytes, start: int) -> int:
     return match.start() if match else len(source)
 
 
+_MODULE_RESETS = frozenset({b"setattr", b"delattr", b"patch", b"reload"})
+
+
+def _module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
+    """Whether a line may assign one of `modules` as an attribute: `app.store = fake`."""
+    names = b"|".join(map(re.escape, sorted(modules)))
+    return bool(re.search(rb"\.[ \t]*(?:" + names + rb")\b[^=\n]*=(?!=)", _as_ascii(source or b"")))
+
+
+def _decorates(source: Optional[bytes], functions: FrozenSet[bytes]) -> bool:
+    """Whether a decorator line may name one of `functions`, or an import alias of one."""
+    text = _as_ascii(source or b"")
+    names = b"|".join(map(re.escape, sorted(functions)))
+    spellings = [*functions, *re.findall(rb"\b(?:" + names + rb")[ \t]+as[ \t]+([A-Za-z_]\w*)", text)]
+    decorator = rb"^[ \t]*@[^\n]*\b(?:" + b"|".join(map(re.escape, sorted(set(spellings)))) + rb")\b"
+    return bool(re.search(decorator, text, re.M))
+
+
 def _cached_functions(source: bytes) -> Iterator[bytes]:
     """The functions after a decorator naming `cache`, `lru_cache` or an alias of either."""
     names = [b"lru_cache", b"cache", *_CACHE_ALIAS.findall(source)]
@@ -236,54 +236,58 @@ def _cached_functions(source: bytes) -> Iterator[bytes]:
             yield function.group(1)
 
 
-_WATCH_FIELDS = ("targets", "modules", "functions", "methods")
+_WATCH_FIELDS = ("targets", "modules", "functions", "methods", "appliers", "module_level")
 
 
 @dataclass(frozen=True)
 class Watch:
-    """What a file must name to hold a reset that could change a verdict of the join (as the
-    bytes the file texts are searched for)."""
+    """What a file must hold to matter to the join (as the bytes the file texts are searched for):
+    the text pre-filter asks whether a file names any of it, slicing.py which functions may
+    reset, call or mutate it."""
 
-    targets: FrozenSet[bytes]  # the flagged definitions' names
-    modules: FrozenSet[bytes]  # their modules' last names (importlib.reload)
-    functions: FrozenSet[bytes]  # functions that reset them, directly or through calls
-    methods: FrozenSet[Tuple[bytes, bytes]]  # (method, module-level instance) that reset them
-
-    def named_by(self, words: FrozenSet[bytes]) -> bool:
-        """Whether code naming `words` may reset what the watch describes (slicing.py: a function
-        naming nothing of it may still call one that does)."""
-        return bool(
-            words & self.targets
-            or words & self.functions
-            or (b"reload" in words and words & self.modules)
-            or self.names_a_method(words)
-        )
+    targets: FrozenSet[bytes] = frozenset()  # the flagged definitions' names
+    modules: FrozenSet[bytes] = frozenset()  # their modules' last names (reload, a module replaced)
+    functions: FrozenSet[bytes] = frozenset()  # functions that reset them, directly or through calls
+    methods: FrozenSet[Tuple[bytes, bytes]] = frozenset()  # (method, module-level instance) that reset them
+    # Functions that mutate them: applied as a decorator at import, they fill them at import.
+    appliers: FrozenSet[bytes] = frozenset()
+    # The file's module-level statements are needed (definitions, imports that re-export), not
+    # only the functions that matter.
+    module_level: bool = False
 
     def names_a_method(self, words: FrozenSet[bytes]) -> bool:
         """Whether `words` hold a watched method and an instance it is watched on."""
+        return any(not words.isdisjoint(self.instances_of[method]) for method in words & self.instances_of.keys())
+
+    @property
+    def instances_of(self) -> Dict[bytes, FrozenSet[bytes]]:
+        """Each watched method, and the instances it is watched on."""
         if not hasattr(self, "_instances_of"):
-            instances_of: Dict[bytes, Set[bytes]] = {}
+            found: Dict[bytes, Set[bytes]] = {}
             for method, instance in self.methods:
-                instances_of.setdefault(method, set()).add(instance)
-            object.__setattr__(self, "_instances_of", instances_of)
-        return any(not words.isdisjoint(self._instances_of[method]) for method in words & self._instances_of.keys())  # type: ignore[attr-defined]
+                found.setdefault(method, set()).add(instance)
+            object.__setattr__(self, "_instances_of", {method: frozenset(names) for method, names in found.items()})
+        return self._instances_of  # type: ignore[attr-defined, no-any-return]
 
     def __or__(self, other: "Watch") -> "Watch":
         return Watch(*(getattr(self, f) | getattr(other, f) for f in _WATCH_FIELDS))
 
     def __sub__(self, other: "Watch") -> "Watch":
-        return Watch(*(getattr(self, f) - getattr(other, f) for f in _WATCH_FIELDS))
+        """What this watch asks for that `other` does not."""
+        sets = (getattr(self, f) - getattr(other, f) for f in _WATCH_FIELDS[:-1])
+        return Watch(*sets, module_level=self.module_level and not other.module_level)
 
     @property
     def key(self) -> str:
         """The same for the same watch in any process (hash() of bytes is not)."""
         if not hasattr(self, "_key"):
-            parts = tuple(sorted(getattr(self, name)) for name in _WATCH_FIELDS)
+            parts = tuple(sorted(getattr(self, name)) for name in _WATCH_FIELDS[:-1]) + (self.module_level,)
             object.__setattr__(self, "_key", hashlib.blake2b(repr(parts).encode()).hexdigest())
         return self._key  # type: ignore[attr-defined, no-any-return]
 
 
-EMPTY_WATCH = Watch(frozenset(), frozenset(), frozenset(), frozenset())
+NOTHING = Watch()  # what a watch asks for beyond one that holds it
+MODULE_LEVEL = Watch(module_level=True)  # a file read for its imports and definitions only
 
 
 class ProjectText:
@@ -301,7 +305,6 @@ class ProjectText:
         self.decisions = decisions
         self._identifiers: Dict[str, FrozenSet[bytes]] = {}
         self._imported: Dict[str, FrozenSet[bytes]] = {}
-        self._reset_found: Dict[Tuple[str, bytes], bool] = {}
         self._defined: Dict[str, FrozenSet[bytes]] = {}  # the names `mutating` asks about, encoded once
         self.answered = False  # some answer was added to `decisions`: worth keeping
 
@@ -321,23 +324,22 @@ class ProjectText:
         return known[question]  # type: ignore[return-value]
 
     def may_reset(self, path: str, watch: Watch) -> bool:
-        """Whether the file may reset something `watch` describes (over-approximated): it calls a
-        function that does, reloads a module, or names a flagged target in a reset."""
+        """Whether the file may reset something `watch` describes, call a function that does, or
+        apply a function that fills it as a decorator at import (over-approximated on the names
+        the text holds; slicing.py then reads its functions more closely)."""
         return self._decided(path, ("may_reset", watch.key), lambda: self._may_reset(path, watch))
 
     def _may_reset(self, path: str, watch: Watch) -> bool:
         names = self.identifiers(path)  # the text is read only where a name asks for it
-        if names & watch.functions or watch.names_a_method(names) or MANAGED_WORD in names:
+        if not names.isdisjoint(watch.targets) or not names.isdisjoint(watch.functions) or MANAGED_WORD in names:
             return True
-        if b"reload" in names and names & watch.modules and b"reload(" in (self.read(path) or b""):
+        if watch.names_a_method(names):
             return True
-        return any(self._resets(path, name) for name in names & watch.targets)
-
-    def _resets(self, path: str, name: bytes) -> bool:
-        key = (path, name)
-        if key not in self._reset_found:
-            self._reset_found[key] = bool(reset_pattern(name).search(_as_ascii(self.read(path) or b"")))
-        return self._reset_found[key]
+        # A module reloaded, patched or replaced as a whole: `setattr(app, "store", ...)`.
+        if not names.isdisjoint(watch.modules) and (not names.isdisjoint(_MODULE_RESETS) or _module_replaced(self.read(path), names & watch.modules)):
+            return True
+        applied = names & watch.appliers
+        return bool(applied) and _decorates(self.read(path), applied)
 
     def mutating(self, path: str, definers: Dict[str, Set[str]], key: str) -> Set[Tuple[str, str]]:
         """Which of the module-level names in `definers` (name -> the last names of the modules
@@ -360,9 +362,10 @@ class ProjectText:
         for name in present:
             text = name.decode()
             # The modules whose `name` this file can reach: its own, those it imports, and any
-            # when it imports the name itself (from where is not known here).
+            # when it imports the name itself or names it as the attribute of something other
+            # than `self` (a package may re-export it: `import app` then `app._cache`).
             reachable = {module for module in definers[text] if module == own or spelled(module) in imported}
-            if name in imported:
+            if name in imported or re.search(rb"(?<!\bself)(?<!\bcls)\.[ \t]*" + re.escape(name) + rb"\b", source):
                 reachable = definers[text]
             if not reachable:
                 continue
@@ -460,14 +463,14 @@ def state_candidates(
     mutated_names = {name for name, _module in mutated}
     # Definitions and imports are module-level statements, always read; of the functions, only
     # those naming a mutated container can mutate it.
-    mutating = Watch(_encoded(mutated_names), frozenset(), frozenset(), frozenset())
+    mutating = Watch(targets=_encoded(mutated_names), module_level=True)
     needed: Dict[str, Optional[Watch]] = {path: mutating for path in chosen}
     needed.update({path: None for path in whole})
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up: those of the names of state and of the classes that keep it.
     definitions = {name for s in defining.values() for name in (*s.containers, *s.caches, *(n for n, _c in s.instances))}
     chains = ReexportChains(summaries, _encoded(mutated_names | classes | definitions), text)
-    needed.update({path: EMPTY_WATCH for path in chains.beyond(needed)})
+    needed.update({path: MODULE_LEVEL for path in chains.beyond(needed) if path not in needed})
     return needed, chains
 
 
@@ -488,19 +491,23 @@ class ReexportChains:
                 parts.pop()
             for start in range(len(parts)):
                 self.modules.setdefault(".".join(parts[start:]), set()).add(path)
-        self.followed: Set[str] = set()
+        self.followed: Set[str] = set()  # the files whose imports were followed
+        self.reexporters: Set[str] = set()
 
     def beyond(self, paths: Iterable[str]) -> Set[str]:
-        """The re-exporting modules up the imports of `paths` (each path followed once per run)."""
+        """The re-exporting modules up the imports of `paths` (each path followed once per run,
+        each re-exporter found once)."""
         found: Set[str] = set()
         todo = [path for path in paths if path not in self.followed]
         self.followed.update(todo)
         while todo:
             for module in self._imported_modules(todo.pop()):
-                if module not in self.followed and self.text.importing(module, self.names, self.key):
-                    self.followed.add(module)
+                if module not in self.reexporters and self.text.importing(module, self.names, self.key):
+                    self.reexporters.add(module)
                     found.add(module)
-                    todo.append(module)
+                    if module not in self.followed:
+                        self.followed.add(module)
+                        todo.append(module)
         return found
 
     def _imported_modules(self, path: str) -> Set[str]:

@@ -1,54 +1,78 @@
-"""Parse only the functions that can matter: the rest of a large test module costs libcst's parse
-and walk and adds nothing the join can use.
+"""Parse with libcst only what can matter: the rest of a file read for its resets costs libcst's
+parse and walk and adds nothing the join can use.
 
-A file read only because it may reset flagged state (checker.complete_state_facts) needs its
-module-level statements, its classes and the functions whose text names something the join
-watches, or a function of the same file that does. Every other function keeps its header and
-gets `pass` for a body, on the lines its body held, so that every line keeps its number and
-findings their positions. Over-approximated like the pre-filter: a word anywhere in a function's
-text (a string, a comment) keeps it.
+A file read in part (prefilter.Watch: for its resets, for what it mutates, or for its imports)
+has been parsed by CPython already, ten times faster than libcst. Its functions are looked at for
+the shapes state.py reads: a reset (`.clear()`, `.cache_clear()`, `setattr`, `patch`, an
+attribute assigned, `global`, a reload), a mutation, a call of a function or method the watch
+names, or of a function of the file that matters. Every other function keeps its header and gets
+`pass` for a body, on the lines its body held, so that every line keeps its number and findings
+their positions. A file read for its resets alone in which nothing can matter is not given to
+libcst at all.
+
+Names are compared by their last parts, through the file's import aliases, never resolved: this
+over-approximates what state.py finds, like the text pre-filter (tests/test_prefilter_projects.py
+checks that the findings stay those of every file parsed whole).
 """
 
 from __future__ import annotations
 
 import ast
-from typing import FrozenSet, Iterator, List, Optional, Set
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set
 
 from .prefilter import MANAGED_WORD, Watch, identifiers, spelled
+from .state_facts import MUTATING_METHODS
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_MUTATORS = frozenset(name.encode() for name in MUTATING_METHODS) | {b"cache_clear"}
+_SETTERS = frozenset({b"setattr", b"delattr", b"patch", b"reload"})
+_PATCH_METHODS = frozenset({b"object", b"dict"})  # mock.patch.object, mock.patch.dict
+_DRAINS = frozenset({b"discard", b"remove"})
+_STORES = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete)
+_IMPORTS = (ast.Import, ast.ImportFrom)
+
+Dotted = List[bytes]
+Aliases = Dict[bytes, List[Dotted]]  # a name an import binds -> the dotted names it stands for
 
 
-def keep_needed(source: bytes, tree: ast.Module, watch: Watch) -> Optional[bytes]:
-    """`source` with the bodies of the functions that cannot reset what `watch` describes (they
-    name nothing of it, nor a kept function of the file) emptied, or None when nothing can be
-    emptied. `tree` is CPython's tree of `source`; its functions are emptied the same way, so
-    that its statements stay paired with the returned text's, where they start (lines.py; where
-    they end is left as it was)."""
-    if b"\r" in source.replace(b"\r\n", b""):
-        return None  # a lone CR ends a line for CPython but not for the line numbers used here
+@dataclass(frozen=True)
+class Sliced:
+    """What to parse of a file read in part."""
+
+    text: Optional[bytes]  # the source with the functions that cannot matter emptied; None: as it is
+    needed: bool  # False: nothing the watch asks for can be in the file, so there is nothing to parse
+
+
+def slice_for(source: bytes, tree: ast.Module, watch: Watch) -> Sliced:
+    """`source` with the bodies of the functions that cannot matter to `watch` emptied. `tree` is
+    CPython's tree of `source`; its functions are emptied the same way, so that its statements
+    stay paired with the returned text's, where they start (lines.py; where they end is left as
+    it was)."""
     lines = source.splitlines(keepends=True)
+    reader = _Reader(tree, watch)
     functions = [_Function(function, lines) for function in _definitions(tree.body)]
-    emptied = [function for function in functions if function.indent is not None and not _needed(function.words, watch)]
-    kept = fresh = _names_kept(functions, emptied)
-    while fresh:  # a function naming a kept function of the file is kept too
-        emptied = [function for function in emptied if not function.words & fresh]
-        fresh = _names_kept(functions, emptied) - kept
-        kept = kept | fresh
-    if not emptied:
-        return None
+    mattering = {function for function in functions if reader.matters(function)}
+    fresh = {function.name for function in mattering}
+    named = set(fresh)
+    while fresh:  # a function naming one that matters matters too (a helper of the file)
+        more = {function for function in functions if function not in mattering and not function.words.isdisjoint(fresh)}
+        mattering |= more
+        fresh = {function.name for function in more} - named
+        named |= fresh
+    if not mattering and not watch.module_level and MANAGED_WORD not in source and not reader.module_matters(tree):
+        return Sliced(None, needed=False)
+    emptied = [function for function in functions if function.indent is not None and function not in mattering]
+    if not emptied or b"\r" in source.replace(b"\r\n", b""):
+        return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
     for function in emptied:
         lines[function.body_line - 1] = function.indent + b"pass" + _ending(lines[function.body_line - 1])  # type: ignore[operator]
         for number in range(function.body_line, function.last_line):
             lines[number] = _ending(lines[number])
         column = len(function.indent)  # type: ignore[arg-type]
         function.node.body = [ast.Pass(lineno=function.body_line, col_offset=column, end_lineno=function.body_line, end_col_offset=column + 4)]
-    return b"".join(lines)
-
-
-def _names_kept(functions: List["_Function"], emptied: List["_Function"]) -> Set[bytes]:
-    gone = {id(function) for function in emptied}
-    return {function.name for function in functions if id(function) not in gone}
+    return Sliced(b"".join(lines), needed=True)
 
 
 class _Function:
@@ -63,18 +87,211 @@ class _Function:
         self.indent = indent if self.body_line > node.lineno and not indent.strip() else None
 
 
-def _needed(words: FrozenSet[bytes], watch: Watch) -> bool:
-    return watch.named_by(words) or MANAGED_WORD in words
+class _Reader:
+    """Which functions of one file may hold a fact about what a watch describes."""
+
+    def __init__(self, tree: ast.Module, watch: Watch) -> None:
+        self.watch = watch
+        self.parameters: Set[bytes] = set()  # of the function being read
+        self.called = watch.functions | watch.appliers
+        self.aliases = _aliases(_module_level(tree.body))
+        self.interesting = watch.targets | self.called | watch.instances_of.keys() | {
+            instance for instances in watch.instances_of.values() for instance in instances
+        }
+
+    def matters(self, function: _Function) -> bool:
+        """Whether the function may reset, mutate or drain a watched target, call a watched
+        function, or call a watched method on an instance it is watched on."""
+        words = function.words
+        if MANAGED_WORD in words:
+            return True
+        expanded = words.union(part for name in words & self.aliases.keys() for dotted in self.aliases[name] for part in dotted)
+        if expanded.isdisjoint(self.interesting) and words.isdisjoint(self.watch.modules) and b"reload" not in expanded:
+            return False  # cheaper than the walk: it names nothing of the watch
+        node = function.node
+        inside = [child for root in (*node.body, node.args, *([node.returns] if node.returns else [])) for child in ast.walk(root)]
+        local = [child for child in inside if isinstance(child, _IMPORTS)]
+        aliases = {**self.aliases, **_aliases(local)} if local else self.aliases
+        # What a parameter holds (`self`, a fixture) is a local for state.py: never module state.
+        self.parameters = {spelled(argument.arg) for argument in _parameters(node.args)}
+        for child in inside:
+            if isinstance(child, ast.Call):
+                if self._call(child, aliases):
+                    return True
+            elif isinstance(child, _STORES):
+                stored = child.targets if isinstance(child, (ast.Assign, ast.Delete)) else [child.target]
+                if isinstance(child, ast.AnnAssign) and child.value is None:
+                    continue
+                if any(self._stored(target, aliases) for target in _unpacked(stored)):
+                    return True
+            elif isinstance(child, ast.Global):
+                if not self.watch.targets.isdisjoint(map(spelled, child.names)):
+                    return True
+        return False
+
+    def module_matters(self, tree: ast.Module) -> bool:
+        """Whether the module-level statements may matter to a file read for its resets: an
+        import of a watched function (a re-export that state_facts.ProjectState.canonical
+        follows), or a decorator applied at import that names one."""
+        for statement in _module_level(tree.body):
+            if isinstance(statement, ast.ImportFrom):
+                if any(spelled(alias.name) in self.called for alias in statement.names):
+                    return True
+            elif isinstance(statement, _DEFINITIONS):
+                for decorator in statement.decorator_list:
+                    parts = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator)
+                    if parts and any(not self.called.isdisjoint(dotted) for dotted in self._expansions(parts, self.aliases)):
+                        return True
+        return False
+
+    def _call(self, call: ast.Call, aliases: Aliases) -> bool:
+        func = call.func
+        if isinstance(func, ast.Attribute) and self._called_on_watched(func, call, aliases):
+            return True
+        parts = _dotted(func)
+        if parts is None:
+            return False
+        method = parts[-1]
+        callees = {method} if len(parts) > 1 else {dotted[-1] for dotted in self._expansions(parts, aliases)}
+        if not callees.isdisjoint(self.called):
+            return True
+        watched_on = self.watch.instances_of.get(method)
+        if watched_on and len(parts) > 1:
+            receivers = {parts[-2]} if len(parts) > 2 else {dotted[-1] for dotted in self._expansions(parts[:-1], aliases)}
+            if not receivers.isdisjoint(watched_on):
+                return True
+        if not callees.isdisjoint(_SETTERS) or (len(parts) > 1 and parts[-2] == b"patch" and method in _PATCH_METHODS):
+            return any(self._overlaps(dotted, aliases) for dotted in _arguments(call))
+        return False
+
+    def _called_on_watched(self, func: ast.Attribute, call: ast.Call, aliases: Aliases) -> bool:
+        """`x.append(v)`, `x[k].add(v)`, `x.clear()`, `f().add_done_callback(x.discard)` on
+        something watched (what is called on need not be a dotted name)."""
+        method = spelled(func.attr)
+        if method in _MUTATORS:
+            base = _dotted(_unsubscripted(func.value))
+            return bool(base) and self._overlaps(base, aliases)  # type: ignore[arg-type]
+        if method == b"add_done_callback" and call.args:
+            callback = call.args[0]
+            if isinstance(callback, ast.Attribute) and spelled(callback.attr) in _DRAINS:
+                base = _dotted(callback.value)
+                return bool(base) and self._overlaps(base, aliases)  # type: ignore[arg-type]
+        return False
+
+    def _stored(self, target: ast.expr, aliases: Aliases) -> bool:
+        """`x[k] = v`, `del x[k]`, `mod.x = v`, `x.attr += 1` on something watched."""
+        if isinstance(target, ast.Subscript):
+            target = _unsubscripted(target)
+        elif not isinstance(target, ast.Attribute):
+            return False
+        parts = _dotted(target)
+        return bool(parts) and self._overlaps(parts, aliases)  # type: ignore[arg-type]
+
+    def _overlaps(self, parts: Dotted, aliases: Aliases) -> bool:
+        """Whether a dotted name may be a watched target, inside one, or a module holding one."""
+        if parts[0] in self.parameters:
+            return False
+        for dotted in self._expansions(parts, aliases):
+            if not self.watch.targets.isdisjoint(dotted) or dotted[-1] in self.watch.modules:
+                return True
+        return False
+
+    @staticmethod
+    def _expansions(parts: Dotted, aliases: Aliases) -> Iterator[Dotted]:
+        """The dotted name as written, and as what an import of its first name stands for."""
+        yield parts
+        for dotted in aliases.get(parts[0], ()):
+            yield dotted + parts[1:]
 
 
-def _definitions(body: List[ast.stmt]) -> Iterator[ast.FunctionDef]:
-    """The functions of a module or class body, and those of its classes (not nested functions:
-    a kept function is kept whole)."""
+def _dotted(expression: ast.expr) -> Optional[Dotted]:
+    parts: List[str] = []
+    while isinstance(expression, ast.Attribute):
+        parts.append(expression.attr)
+        expression = expression.value
+    if not isinstance(expression, ast.Name):
+        return None
+    parts.append(expression.id)
+    return [spelled(part) for part in reversed(parts)]
+
+
+def _parameters(arguments: ast.arguments) -> Iterator[ast.arg]:
+    yield from (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
+    yield from (argument for argument in (arguments.vararg, arguments.kwarg) if argument is not None)
+
+
+def _unsubscripted(expression: ast.expr) -> ast.expr:
+    while isinstance(expression, ast.Subscript):
+        expression = expression.value
+    return expression
+
+
+def _unpacked(targets: Iterable[ast.expr]) -> Iterator[ast.expr]:
+    for target in targets:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            yield from _unpacked(target.elts)
+        elif isinstance(target, ast.Starred):
+            yield from _unpacked([target.value])
+        else:
+            yield target
+
+
+def _arguments(call: ast.Call) -> Iterator[Dotted]:
+    """The positional arguments of a call that are dotted names, or strings of one."""
+    for argument in call.args:
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and argument.value:
+            yield [spelled(part) for part in argument.value.split(".")]
+        else:
+            parts = _dotted(argument)
+            if parts:
+                yield parts
+
+
+def _aliases(statements: Iterable[ast.stmt]) -> Aliases:
+    """What each name bound by these import statements stands for: `from app import store as st`
+    makes `st` app.store; `import app.store as s`, `s` app.store."""
+    found: Aliases = {}
+    for statement in statements:
+        if isinstance(statement, ast.ImportFrom):
+            module = [spelled(part) for part in (statement.module or "").split(".") if part]
+            for alias in statement.names:
+                if alias.name != "*":
+                    found.setdefault(spelled(alias.asname or alias.name), []).append(module + [spelled(alias.name)])
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                if alias.asname:
+                    found.setdefault(spelled(alias.asname), []).append([spelled(part) for part in alias.name.split(".")])
+    return found
+
+
+def _module_level(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements that run at import: module and class bodies, through if, try, with and
+    loops, not into functions."""
     for statement in body:
+        yield statement
+        if isinstance(statement, _FUNCTIONS):
+            continue
+        for block in _blocks(statement):
+            yield from _module_level(block)
+
+
+def _definitions(body: Sequence[ast.stmt]) -> Iterator[ast.FunctionDef]:
+    """The functions of a module or class body, also inside if, try, with and loops (not nested
+    functions: a kept function is kept whole)."""
+    for statement in _module_level(body):
         if isinstance(statement, _FUNCTIONS):
             yield statement  # type: ignore[misc]
-        elif isinstance(statement, ast.ClassDef):
-            yield from _definitions(statement.body)
+
+
+def _blocks(statement: ast.stmt) -> Iterator[Sequence[ast.stmt]]:
+    for field in ("body", "orelse", "finalbody"):
+        block = getattr(statement, field, None)
+        if isinstance(block, list):
+            yield block
+    for handler in getattr(statement, "handlers", ()):
+        yield handler.body
+    for case in getattr(statement, "cases", ()):
+        yield case.body
 
 
 def _first_line(statement: ast.stmt) -> int:
@@ -88,3 +305,4 @@ def _ending(line: bytes) -> bytes:
         if line.endswith(ending):
             return ending
     return b""
+

@@ -23,6 +23,7 @@ from .model import StateSettings
 from .names import BUILTINS, LOCAL, Scope, ScopedVisitor, dotted_parts
 from .state_facts import (
     MANAGED_TABLE,
+    MUTATING_METHODS,
     SELF,
     STATE_CODES,
     ClassFacts,
@@ -33,14 +34,6 @@ from .state_facts import (
     StateFacts,
 )
 
-MUTATING_METHODS = frozenset(
-    {
-        "append", "add", "update", "setdefault", "pop", "popitem", "clear", "extend", "insert",
-        "remove", "discard", "appendleft", "extendleft", "popleft", "rotate", "sort", "reverse",
-        "move_to_end", "subtract", "difference_update", "intersection_update",
-        "symmetric_difference_update", "__setitem__", "__delitem__",
-    }
-)  # fmt: skip
 CONTAINER_TYPES = {
     "builtins.dict": "dict",
     "builtins.list": "list",

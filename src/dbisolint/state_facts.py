@@ -13,6 +13,15 @@ from .model import Position
 MANAGED_TABLE = "_DBISOLINT_STATE"  # the table of the fixture `dbisolint --fix` writes
 STATE_CODES = ("DBI101", "DBI102", "DBI103")
 SELF = "self"
+# Methods that change a container in place: called at runtime, they mutate module state.
+MUTATING_METHODS = frozenset(
+    {
+        "append", "add", "update", "setdefault", "pop", "popitem", "clear", "extend", "insert",
+        "remove", "discard", "appendleft", "extendleft", "popleft", "rotate", "sort", "reverse",
+        "move_to_end", "subtract", "difference_update", "intersection_update",
+        "symmetric_difference_update", "__setitem__", "__delitem__",
+    }
+)  # fmt: skip
 
 
 # -- facts ----------------------------------------------------------------------------------
