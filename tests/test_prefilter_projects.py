@@ -68,6 +68,28 @@ def rebuild():
 '''
 
 
+# An instance whose methods its module applies as decorators at import: a registry, filled at
+# import, unless a function of the module also calls one of them.
+LIBRARY_CLASS = '''\
+class Library:
+    def __init__(self):
+        self.filters = {}
+
+    def filter(self, function):
+        self.filters[function.__name__] = function
+        return function
+'''
+LIBRARY = '''\
+library = Library()
+
+
+@library.filter
+def upper(text):
+    return text.upper()
+'''
+LATE_FILTER = "\n\ndef late_filter():\n    library.filter(str)\n"
+
+
 def store_module(draw) -> Dict[str, str]:
     """app/store.py, and app/limits.py when the class keeping state lives apart."""
     header = "import collections\nimport functools\nimport sys\nfrom functools import cache as memo, lru_cache\nfrom typing import Dict\n"
@@ -78,9 +100,12 @@ def store_module(draw) -> Dict[str, str]:
     registers = draw(st.sampled_from([REGISTER, REGISTER_AS, f"{REGISTER}\n\n{REGISTER_AS}"]))
     definitions = draw(st.sampled_from(DEFINITIONS))
     text = f"{header}{classes}\n\n{definitions}limiter = RateLimiter()\n\n\n{draw(st.sampled_from(CACHES))}\n\n{registers}\n\n{FUNCTIONS}"
+    if draw(st.booleans()):
+        library = "from app.limits import Library\n\n\n" if apart else f"{LIBRARY_CLASS}\n\n"
+        text += f"\n\n{library}{LIBRARY}" + (LATE_FILTER if draw(st.booleans()) else "")
     files = {"app/store.py": text}
     if apart:
-        files["app/limits.py"] = f"from app.base import Base\n\n\n{LIMITER}"
+        files["app/limits.py"] = f"from app.base import Base\n\n\n{LIMITER}\n\n{LIBRARY_CLASS}"
         files["app/base.py"] = BASE
     return files
 

@@ -68,7 +68,7 @@ class Cache:
         settings = hashlib.sha256(repr((replace(config, output_format=None), shapes)).encode()).hexdigest()[:16]
         path = folder / __version__ / f"{settings}.pickle"
         try:
-            with _no_collection():
+            with no_collection():
                 index, selections, fixture_edits = _load(path)
                 entries = {
                     name: CacheEntry(stamp, file_digest, None, task, report, edited)
@@ -129,7 +129,7 @@ class Cache:
 
 def _load(path: Path) -> Optional[Any]:
     try:
-        with path.open("rb") as stream, _no_collection():
+        with path.open("rb") as stream, no_collection():
             return pickle.load(stream)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError):
         return None  # a missing, stale or damaged cache is an empty one
@@ -138,7 +138,7 @@ def _load(path: Path) -> Optional[Any]:
 def _dump(content: object, path: Path) -> None:
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "wb") as stream, _no_collection():
+        with os.fdopen(descriptor, "wb") as stream, no_collection():
             pickle.dump(content, stream, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, path)
     except BaseException:
@@ -147,9 +147,10 @@ def _dump(content: object, path: Path) -> None:
 
 
 @contextmanager
-def _no_collection() -> Iterator[None]:
-    """The cycle collector paused: (un)pickling creates objects by the hundred thousand, none of
-    them garbage, and each collection would walk them all (a third of the load's time)."""
+def no_collection() -> Iterator[None]:
+    """The cycle collector paused: (un)pickling or parsing creates objects by the hundred
+    thousand, few of them in cycles, and each collection would walk them all (a third of the
+    cache load's time)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

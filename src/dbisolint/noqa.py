@@ -14,6 +14,7 @@ _FILE = re.compile(
     r"^#\s*dbisolint\s*:\s*noqa(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?\s*$", re.IGNORECASE
 )
 ALL: FrozenSet[str] = frozenset({"*"})
+_NOQA = re.compile("noqa", re.IGNORECASE)
 
 
 def _codes(text: Optional[str]) -> FrozenSet[str]:
@@ -52,6 +53,8 @@ def _matches(codes: FrozenSet[str], code: str) -> bool:
 
 
 def read_suppressions(text: str) -> Suppressions:
+    if not _NOQA.search(text):
+        return Suppressions()  # no comment can hold one: no need for the tokens
     file_codes: FrozenSet[str] = frozenset()
     lines: Dict[int, FrozenSet[str]] = {}
     source_lines = text.splitlines()

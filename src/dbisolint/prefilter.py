@@ -52,10 +52,10 @@ _BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+([\w.]+)[ \t]+)?")
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 
 
-# What follows a name that is mutated: `[k] = v`, `[k] += v`, `[k], other = v, w`,
-# `[k].append(v)`, an open `[` continued on the next line, `.append(v)`, `+= v`.
+# What follows a name that is mutated: `[k] = v`, `[k] += v`, `[k].append(v)`, an open `[`
+# continued on the next line, `.append(v)`, `+= v`.
 _MUTATION_AFTER = re.compile(
-    rb"[ \t]*(?:\[[^\n]*(?:\][^=\n]*?"
+    rb"[ \t]*(?:\[[^\n]*(?:\][ \t]*"
     + _OPERATOR
     + rb"?=(?!=)|\.[ \t]*(?:"
     + _MUTATING
@@ -68,8 +68,11 @@ _MUTATION_AFTER = re.compile(
 )
 
 
-# What follows an attribute assigned on its line: `= v`, `: T = v`, `, other = v, w`, `+= v`.
-_ASSIGNED_AFTER = re.compile(rb"[^=\n]*=(?!=)")
+# A name assigned where it starts a statement's targets, or follows others: `mod.x = v`,
+# `x[k]: T = v`, `other, mod.x = v, w`, `mod.x[k] += v`; what stands before it on its line, and
+# after it.
+_TARGET_BEFORE = re.compile(rb"[ \t]*(?:[^=\n(]*,[ \t]*)?(?:[\w.]*\.)?")
+_ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[^=\n(]*=(?!=)")
 
 
 def mutates(source: bytes, name: bytes) -> bool:
@@ -85,7 +88,9 @@ def mutates(source: bytes, name: bytes) -> bool:
         before = source[line_start : match.start()]
         if _MUTATION_AFTER.match(source, match.end()):
             return True
-        if before.rstrip().endswith(b".") and _ASSIGNED_AFTER.match(source, match.end()):
+        if before.rstrip().endswith(b".") and re.match(rb"[ \t]*=(?!=)", source[match.end() : match.end() + 4]):
+            return True
+        if _TARGET_BEFORE.fullmatch(before) and _ASSIGNED_AFTER.match(source, match.end()):
             return True
         if re.search(rb"\b(?:global|del)\b", line):
             return True
@@ -103,6 +108,7 @@ class TextSummary:
     stateful_classes: FrozenSet[str]  # classes of a file where some `obj.attr = <container>` stands
     class_bases: Tuple[Tuple[str, str], ...]  # (class, text of its bases)
     reset_hints: bool  # words of an autouse fixture, a per-test hook, a clear, a managed table
+    imported: FrozenSet[str]  # the names its import statements hold
 
 
 class Summarizer:
@@ -120,7 +126,7 @@ class Summarizer:
         self.container_attribute = re.compile(rb"\.[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*" + start)
 
     def summarize(self, source: bytes) -> TextSummary:
-        source = _as_ascii(source)
+        source = spelled_text(source)
         blocks = [source[match.start() : _block_end(source, match.end())] for match in _MODULE_BLOCK.finditer(source)]
         containers = {
             name
@@ -146,6 +152,7 @@ class Summarizer:
             else frozenset(),
             class_bases=tuple((name.decode(), bases.decode()) for name, bases in classes),
             reset_hints=any(hint in source for hint in _RESET_HINTS),
+            imported=_text(_imported_names(source)),
         )
 
 
@@ -153,10 +160,10 @@ def identifiers(source: Optional[bytes]) -> FrozenSet[bytes]:
     """The names a file's text holds (non-ASCII letters made ASCII as in TextSummary)."""
     if source is None:
         return frozenset()
-    return frozenset(_IDENTIFIER.findall(_as_ascii(source)))
+    return frozenset(_IDENTIFIER.findall(spelled_text(source)))
 
 
-def _as_ascii(source: bytes) -> bytes:
+def spelled_text(source: bytes) -> bytes:
     """Every byte of a UTF-8 sequence made a letter, the same way in every file, so that non-ASCII
     names (PEP 3131) still meet across files; the length and positions stay."""
     return source if source.isascii() else source.translate(_NON_ASCII_AS_LETTERS)
@@ -175,7 +182,7 @@ def _encoded(names: Iterable[str]) -> FrozenSet[bytes]:
 
 def spelled(name: str) -> bytes:
     """A name as the pre-filter spells the names of a text (non-ASCII letters made ASCII)."""
-    return _as_ascii(name.encode())
+    return spelled_text(name.encode())
 
 
 def read_source(path: Path, shown: str) -> Tuple[Optional[bytes], Optional[Problem]]:
@@ -209,17 +216,25 @@ def _block_end(source: bytes, start: int) -> int:
 
 
 _MODULE_RESETS = frozenset({b"setattr", b"delattr", b"patch", b"reload"})
+_RESET_WORDS = _MODULE_RESETS | {b"clear", b"cache_clear", b"global", b"add_done_callback"}
+
+
+def _assigned(source: Optional[bytes], names: FrozenSet[bytes]) -> bool:
+    """Whether a line may assign to something that one of `names` stands in: `store._cache = {}`,
+    `limiter._windows, other = {}, 1`."""
+    words = b"|".join(map(re.escape, sorted(names)))
+    return bool(re.search(rb"\b(?:" + words + rb")\b[^=\n]*=(?!=)", spelled_text(source or b"")))
 
 
 def _module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
     """Whether a line may assign one of `modules` as an attribute: `app.store = fake`."""
     names = b"|".join(map(re.escape, sorted(modules)))
-    return bool(re.search(rb"\.[ \t]*(?:" + names + rb")\b[^=\n]*=(?!=)", _as_ascii(source or b"")))
+    return bool(re.search(rb"\.[ \t]*(?:" + names + rb")\b[^=\n]*=(?!=)", spelled_text(source or b"")))
 
 
 def _decorates(source: Optional[bytes], functions: FrozenSet[bytes]) -> bool:
     """Whether a decorator line may name one of `functions`, or an import alias of one."""
-    text = _as_ascii(source or b"")
+    text = spelled_text(source or b"")
     names = b"|".join(map(re.escape, sorted(functions)))
     spellings = [*functions, *re.findall(rb"\b(?:" + names + rb")[ \t]+as[ \t]+([A-Za-z_]\w*)", text)]
     decorator = rb"^[ \t]*@[^\n]*\b(?:" + b"|".join(map(re.escape, sorted(set(spellings)))) + rb")\b"
@@ -331,9 +346,11 @@ class ProjectText:
 
     def _may_reset(self, path: str, watch: Watch) -> bool:
         names = self.identifiers(path)  # the text is read only where a name asks for it
-        if not names.isdisjoint(watch.targets) or not names.isdisjoint(watch.functions) or MANAGED_WORD in names:
+        if not names.isdisjoint(watch.functions) or MANAGED_WORD in names or watch.names_a_method(names):
             return True
-        if watch.names_a_method(names):
+        # Every reset of a target (slicing.py) is a call of one of _RESET_WORDS or an assignment.
+        targets = names & watch.targets
+        if targets and (not names.isdisjoint(_RESET_WORDS) or _assigned(self.read(path), targets)):
             return True
         # A module reloaded, patched or replaced as a whole: `setattr(app, "store", ...)`.
         if not names.isdisjoint(watch.modules) and (not names.isdisjoint(_MODULE_RESETS) or _module_replaced(self.read(path), names & watch.modules)):
@@ -341,31 +358,37 @@ class ProjectText:
         applied = names & watch.appliers
         return bool(applied) and _decorates(self.read(path), applied)
 
-    def mutating(self, path: str, definers: Dict[str, Set[str]], key: str) -> Set[Tuple[str, str]]:
+    def mutating(
+        self, path: str, definers: Dict[str, Set[str]], reexported: Dict[str, Set[str]], key: str
+    ) -> Set[Tuple[str, str]]:
         """Which of the module-level names in `definers` (name -> the last names of the modules
-        defining it; `key` identifies it) the file may mutate inside a function, as (name,
-        module) pairs: it defines the name, or its imports name the name or its module, and an
-        indented line mutates it (or an import alias of it)."""
-        return self._decided(path, ("mutating", key), lambda: self._mutating(path, definers, key))
+        defining it; `reexported`, those of the modules importing it; `key` identifies both)
+        the file may mutate inside a function, as (name, module) pairs: it defines the
+        name, or its imports name the name or its module, and an indented line mutates it (or
+        an import alias of it)."""
+        return self._decided(path, ("mutating", key), lambda: self._mutating(path, definers, reexported, key))
 
-    def _mutating(self, path: str, definers: Dict[str, Set[str]], key: str) -> Set[Tuple[str, str]]:
+    def _mutating(
+        self, path: str, definers: Dict[str, Set[str]], reexported: Dict[str, Set[str]], key: str
+    ) -> Set[Tuple[str, str]]:
         source = self.read(path)
         if key not in self._defined:
             self._defined[key] = _encoded(definers)
         present = self.identifiers(path) & self._defined[key]
         if source is None or not present:
             return set()
-        source = _as_ascii(source)
+        source = spelled_text(source)
         imported = self.imported(path)
         own = _module_last_name(path)
         found = set()
         for name in present:
             text = name.decode()
             # The modules whose `name` this file can reach: its own, those it imports, and any
-            # when it imports the name itself or names it as the attribute of something other
-            # than `self` (a package may re-export it: `import app` then `app._cache`).
+            # when it imports the name itself, or names it as the attribute of a module it
+            # imports that imports it in turn (`import app` then `app._cache`: a re-export).
             reachable = {module for module in definers[text] if module == own or spelled(module) in imported}
-            if name in imported or re.search(rb"(?<!\bself)(?<!\bcls)\.[ \t]*" + re.escape(name) + rb"\b", source):
+            through = {spelled(module) for module in reexported.get(text, ())} & imported
+            if name in imported or (through and _attribute_of(source, through, name)):
                 reachable = definers[text]
             if not reachable:
                 continue
@@ -377,9 +400,7 @@ class ProjectText:
     def imported(self, path: str) -> FrozenSet[bytes]:
         """The names in the file's import statements."""
         if path not in self._imported:
-            source = _as_ascii(self.read(path) or b"")
-            listed = b" ".join(source[start:end] for _module, (start, end) in _import_statements(source))
-            self._imported[path] = frozenset(_IDENTIFIER.findall(listed))
+            self._imported[path] = _imported_names(spelled_text(self.read(path) or b""))
         return self._imported[path]
 
     def import_sources(self, path: str, names: FrozenSet[bytes], key: str) -> Tuple[Tuple[int, str], ...]:
@@ -389,7 +410,7 @@ class ProjectText:
 
     def _import_sources(self, path: str, names: FrozenSet[bytes]) -> Tuple[Tuple[int, str], ...]:
         source = self.read(path) or b""
-        words = _as_ascii(source)  # names as TextSummary spells them; module names as written
+        words = spelled_text(source)  # names as TextSummary spells them; module names as written
         names_one = not self.identifiers(path).isdisjoint(names)
         found: List[Tuple[int, str]] = []
         for module, (start, end) in _import_statements(words):
@@ -406,6 +427,16 @@ class ProjectText:
         identifies them)."""
         wanted = self.identifiers(path) & names
         return bool(wanted) and self._decided(path, ("importing", key), lambda: bool(self.imported(path) & wanted))
+
+
+def _attribute_of(source: bytes, owners: Iterable[bytes], name: bytes) -> bool:
+    """Whether `owner.name` stands in the text for one of `owners`."""
+    return bool(re.search(rb"\b(?:" + b"|".join(map(re.escape, owners)) + rb")[ \t]*\.[ \t]*" + re.escape(name) + rb"\b", source))
+
+
+def _imported_names(source: bytes) -> FrozenSet[bytes]:
+    listed = b" ".join(source[start:end] for _module, (start, end) in _import_statements(source))
+    return frozenset(_IDENTIFIER.findall(listed))
 
 
 def _import_statements(source: bytes) -> Iterator[Tuple[Optional[Tuple[int, int]], Tuple[int, int]]]:
@@ -435,8 +466,14 @@ def state_candidates(
     for path, summary in defining.items():
         for name in summary.containers:
             definers.setdefault(name, set()).add(_module_last_name(path))
-    key = hashlib.blake2b(repr(sorted((name, sorted(modules)) for name, modules in definers.items())).encode()).hexdigest()
-    mutators = {path: text.mutating(path, definers, key) for path in summaries} if definers else {}
+    # The modules importing each name (`app._cache` may be app.store's where app re-exports it).
+    reexported: Dict[str, Set[str]] = {}
+    for path, summary in summaries.items():
+        for name in summary.imported & definers.keys():
+            reexported.setdefault(name, set()).add(_module_last_name(path))
+    listed = [sorted((name, sorted(modules)) for name, modules in table.items()) for table in (definers, reexported)]
+    key = hashlib.blake2b(repr(listed).encode()).hexdigest()
+    mutators = {path: text.mutating(path, definers, reexported, key) for path in summaries} if definers else {}
     mutated = {pair for pairs in mutators.values() for pair in pairs}  # (name, module's last name)
     chosen = {path for path, pairs in mutators.items() if pairs}
     # Instances: the classes named by module-level instances, up their bases, where a path up
@@ -462,9 +499,13 @@ def state_candidates(
             whole.add(path)
     mutated_names = {name for name, _module in mutated}
     # Definitions and imports are module-level statements, always read; of the functions, only
-    # those naming a mutated container can mutate it.
+    # those mutating a container can matter, and in the module of an instance, those calling its
+    # methods (a registry filled at import is one whose module calls none: ProjectState.is_registry).
     mutating = Watch(targets=_encoded(mutated_names), module_level=True)
-    needed: Dict[str, Optional[Watch]] = {path: mutating for path in chosen}
+    needed: Dict[str, Optional[Watch]] = {}
+    for path in chosen:
+        instances = [name for name, callee in summaries[path].instances if callee in kept]
+        needed[path] = mutating | Watch(targets=_encoded(instances)) if instances and path in defining else mutating
     needed.update({path: None for path in whole})
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up: those of the names of state and of the classes that keep it.

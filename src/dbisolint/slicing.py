@@ -18,20 +18,25 @@ checks that the findings stay those of every file parsed whole).
 from __future__ import annotations
 
 import ast
+import bisect
+import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set
 
-from .prefilter import MANAGED_WORD, Watch, identifiers, spelled
+from .prefilter import MANAGED_WORD, Watch, identifiers, spelled, spelled_text
 from .state_facts import MUTATING_METHODS
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _MUTATORS = frozenset(name.encode() for name in MUTATING_METHODS) | {b"cache_clear"}
+_CLEARS = frozenset({b"clear", b"cache_clear"})
 _SETTERS = frozenset({b"setattr", b"delattr", b"patch", b"reload"})
 _PATCH_METHODS = frozenset({b"object", b"dict"})  # mock.patch.object, mock.patch.dict
 _DRAINS = frozenset({b"discard", b"remove"})
 _STORES = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete)
+_RESETTING = (ast.Assign, ast.AnnAssign)  # an attribute assigned: `mod.x = {}` resets mod.x
 _IMPORTS = (ast.Import, ast.ImportFrom)
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 Dotted = List[bytes]
 Aliases = Dict[bytes, List[Dotted]]  # a name an import binds -> the dotted names it stands for
@@ -51,17 +56,19 @@ def slice_for(source: bytes, tree: ast.Module, watch: Watch) -> Sliced:
     stay paired with the returned text's, where they start (lines.py; where they end is left as
     it was)."""
     lines = source.splitlines(keepends=True)
-    reader = _Reader(tree, watch)
+    text = spelled_text(source)
+    reader = _Reader(text, tree, watch)
     functions = [_Function(function, lines) for function in _definitions(tree.body)]
-    mattering = {function for function in functions if reader.matters(function)}
+    mattering = {function for function in functions if reader.may_matter(function) and reader.matters(function)}
     fresh = {function.name for function in mattering}
     named = set(fresh)
     while fresh:  # a function naming one that matters matters too (a helper of the file)
-        more = {function for function in functions if function not in mattering and not function.words.isdisjoint(fresh)}
+        naming = reader.lines_naming(fresh)
+        more = {function for function in functions if function not in mattering and function.holds_any(naming)}
         mattering |= more
         fresh = {function.name for function in more} - named
         named |= fresh
-    if not mattering and not watch.module_level and MANAGED_WORD not in source and not reader.module_matters(tree):
+    if not mattering and not watch.module_level and MANAGED_WORD not in text and not reader.module_matters(tree):
         return Sliced(None, needed=False)
     emptied = [function for function in functions if function.indent is not None and function not in mattering]
     if not emptied or b"\r" in source.replace(b"\r\n", b""):
@@ -79,39 +86,74 @@ class _Function:
     def __init__(self, node: ast.FunctionDef, lines: List[bytes]) -> None:
         self.node = node
         self.name = spelled(node.name)
-        self.words = identifiers(b"".join(lines[_first_line(node) - 1 : node.end_lineno]))
+        self.first_line = _first_line(node)
         self.body_line = _first_line(node.body[0])
         self.last_line: int = node.end_lineno  # type: ignore[assignment]
         indent = lines[self.body_line - 1][: node.body[0].col_offset]
         # None: a body on the header's line, nothing worth emptying
         self.indent = indent if self.body_line > node.lineno and not indent.strip() else None
 
+    def holds_any(self, rows: List[int]) -> bool:
+        """Whether one of the (sorted) line numbers `rows` falls in the function."""
+        at = bisect.bisect_left(rows, self.first_line)
+        return at < len(rows) and rows[at] <= self.last_line
+
 
 class _Reader:
     """Which functions of one file may hold a fact about what a watch describes."""
 
-    def __init__(self, tree: ast.Module, watch: Watch) -> None:
+    def __init__(self, text: bytes, tree: ast.Module, watch: Watch) -> None:
         self.watch = watch
         self.parameters: Set[bytes] = set()  # of the function being read
         self.called = watch.functions | watch.appliers
         self.aliases = _aliases(_module_level(tree.body))
-        self.interesting = watch.targets | self.called | watch.instances_of.keys() | {
-            instance for instances in watch.instances_of.values() for instance in instances
-        }
+        # The lines naming something of the watch, or an import alias of it: only the functions
+        # holding one are read closely. A watched method counts beside an instance it is watched on.
+        named = set(watch.targets | self.called | watch.modules) | {b"reload", MANAGED_WORD}
+        instances = {instance for watched_on in watch.instances_of.values() for instance in watched_on}
+        for name, dotted_names in self.aliases.items():
+            parts = {part for dotted in dotted_names for part in dotted}
+            if not parts.isdisjoint(named):
+                named.add(name)
+            if not parts.isdisjoint(instances):
+                instances.add(name)
+        self.text = text
+        self.words = identifiers(text)
+        self.line_starts = [match.end() for match in re.finditer(rb"\r\n?|\n", text)]  # CPython's line ends
+        self.naming = self.lines_naming(named)
+        self.methods = self.lines_naming(watch.instances_of.keys())
+        self.instances = self.lines_naming(instances) if self.methods else []
+        self.near = sorted({*self.naming, *self.methods, *self.instances})  # what the walk looks at
+        self.imports = self.lines_naming([b"import"])
+
+    def lines_naming(self, names: Iterable[bytes]) -> List[int]:
+        """The numbers of the lines where one of `names` stands as a word, in order."""
+        text, rows = self.text, set()
+        for name in self.words.intersection(names):
+            at = text.find(name)
+            while at >= 0:
+                end = at + len(name)
+                if (at == 0 or text[at - 1] not in _WORD) and (end == len(text) or text[end] not in _WORD):
+                    rows.add(bisect.bisect_right(self.line_starts, at) + 1)
+                at = text.find(name, end)
+        return sorted(rows)
+
+    def may_matter(self, function: _Function) -> bool:
+        """Whether the function names something of the watch: cheaper than reading it."""
+        return function.holds_any(self.naming) or (function.holds_any(self.methods) and function.holds_any(self.instances))
 
     def matters(self, function: _Function) -> bool:
         """Whether the function may reset, mutate or drain a watched target, call a watched
         function, or call a watched method on an instance it is watched on."""
-        words = function.words
-        if MANAGED_WORD in words:
-            return True
-        expanded = words.union(part for name in words & self.aliases.keys() for dotted in self.aliases[name] for part in dotted)
-        if expanded.isdisjoint(self.interesting) and words.isdisjoint(self.watch.modules) and b"reload" not in expanded:
-            return False  # cheaper than the walk: it names nothing of the watch
         node = function.node
-        inside = [child for root in (*node.body, node.args, *([node.returns] if node.returns else [])) for child in ast.walk(root)]
-        local = [child for child in inside if isinstance(child, _IMPORTS)]
-        aliases = {**self.aliases, **_aliases(local)} if local else self.aliases
+        roots = [*node.body, node.args, *([node.returns] if node.returns else [])]
+        if function.holds_any(self.imports):  # an alias it imports may stand anywhere in it
+            inside = [child for root in roots for child in ast.walk(root)]
+            local = [child for child in inside if isinstance(child, _IMPORTS)]
+            aliases = {**self.aliases, **_aliases(local)}
+        else:  # every shape read below names something of the watch on one of its lines
+            inside, aliases = list(_near(roots, self.near)), self.aliases
+        mutations = self.watch.module_level  # read for what it mutates too, not only its resets
         # What a parameter holds (`self`, a fixture) is a local for state.py: never module state.
         self.parameters = {spelled(argument.arg) for argument in _parameters(node.args)}
         for child in inside:
@@ -120,7 +162,7 @@ class _Reader:
                     return True
             elif isinstance(child, _STORES):
                 stored = child.targets if isinstance(child, (ast.Assign, ast.Delete)) else [child.target]
-                if isinstance(child, ast.AnnAssign) and child.value is None:
+                if (isinstance(child, ast.AnnAssign) and child.value is None) or not (mutations or isinstance(child, _RESETTING)):
                     continue
                 if any(self._stored(target, aliases) for target in _unpacked(stored)):
                     return True
@@ -162,13 +204,15 @@ class _Reader:
                 return True
         if not callees.isdisjoint(_SETTERS) or (len(parts) > 1 and parts[-2] == b"patch" and method in _PATCH_METHODS):
             return any(self._overlaps(dotted, aliases) for dotted in _arguments(call))
-        return False
+        # Read for what it defines: a method of a watched instance called (`library.filter(f)`).
+        return self.watch.module_level and len(parts) > 1 and self._overlaps(parts[:-1], aliases)
 
     def _called_on_watched(self, func: ast.Attribute, call: ast.Call, aliases: Aliases) -> bool:
-        """`x.append(v)`, `x[k].add(v)`, `x.clear()`, `f().add_done_callback(x.discard)` on
-        something watched (what is called on need not be a dotted name)."""
+        """`x.clear()`, `x.cache_clear()`, `f().add_done_callback(x.discard)` on something
+        watched, and for a file read for what it mutates `x.append(v)`, `x[k].add(v)` (what is
+        called on need not be a dotted name)."""
         method = spelled(func.attr)
-        if method in _MUTATORS:
+        if method in (_MUTATORS if self.watch.module_level else _CLEARS):
             base = _dotted(_unsubscripted(func.value))
             return bool(base) and self._overlaps(base, aliases)  # type: ignore[arg-type]
         if method == b"add_done_callback" and call.args:
@@ -179,8 +223,11 @@ class _Reader:
         return False
 
     def _stored(self, target: ast.expr, aliases: Aliases) -> bool:
-        """`x[k] = v`, `del x[k]`, `mod.x = v`, `x.attr += 1` on something watched."""
+        """`x[k] = v`, `del x[k]`, `mod.x = v`, `x.attr += 1` on something watched (a reset
+        assigns an attribute: `mod.x = {}`)."""
         if isinstance(target, ast.Subscript):
+            if not self.watch.module_level:
+                return False
             target = _unsubscripted(target)
         elif not isinstance(target, ast.Attribute):
             return False
@@ -202,6 +249,20 @@ class _Reader:
         yield parts
         for dotted in aliases.get(parts[0], ()):
             yield dotted + parts[1:]
+
+
+def _near(roots: Iterable[ast.AST], rows: List[int]) -> Iterator[ast.AST]:
+    """The nodes under `roots` whose lines hold one of (the sorted) `rows`."""
+    todo = list(roots)
+    while todo:
+        node = todo.pop()
+        first = getattr(node, "lineno", None)
+        if first is not None:
+            at = bisect.bisect_left(rows, first)
+            if at == len(rows) or rows[at] > (node.end_lineno or first):  # type: ignore[attr-defined]
+                continue
+        yield node
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def _dotted(expression: ast.expr) -> Optional[Dotted]:

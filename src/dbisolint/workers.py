@@ -29,9 +29,11 @@ def default_jobs() -> int:
 
 def _analyse(item: Item) -> FileReport:
     from .analysis import analyse_source
+    from .cache import no_collection
 
     task, source = item
-    return analyse_source(task, source)  # type: ignore[arg-type]
+    with no_collection():  # the trees are freed by their counts; collecting walks them all
+        return analyse_source(task, source)  # type: ignore[arg-type]
 
 
 def _context() -> "multiprocessing.context.BaseContext":
