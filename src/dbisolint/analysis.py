@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import ast
 import traceback
+from dataclasses import replace
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -165,12 +166,15 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     tree, refusal = cpython_tree(source)
     if refusal is not None:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
+    left_out: FrozenSet[bytes] = frozenset()
     if task.watch is not None and tree is not None and task.fix is None and not task.edits:
-        sliced = slice_for(source, tree, task.watch)  # type: ignore[arg-type]
+        sliced = slice_for(source, tree, task.watch, task.before)  # type: ignore[arg-type]
+        if sliced.same:
+            return FileReport(task.path, same_as_before=True)
         if not sliced.needed:  # read for its resets, and none can be in it
             facts = StateFacts(task.module.name, task.path, task.is_test) if task.state is not None else None
-            return FileReport(task.path, facts=facts)
-        source = sliced.text or source
+            return FileReport(task.path, facts=facts, left_out=sliced.left_out)
+        source, left_out = sliced.text or source, sliced.left_out
     try:
         module = cst.parse_module(source)
         visitor = FileVisitor(task.module)
@@ -178,7 +182,8 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, LookupError, RecursionError) as error:
         return FileReport(task.path, problems=(decode_problem(task.path, error),))
     try:
-        return _FileAnalysis(task, source, module, visitor, tree).report()
+        report = _FileAnalysis(task, source, module, visitor, tree).report()
+        return replace(report, left_out=left_out) if left_out else report
     except RuleCrash as crash:
         return FileReport(task.path, problems=(Problem(task.path, "InternalError", str(crash), detail=crash.trace),))
     except RecursionError:

@@ -154,6 +154,7 @@ class _Item:
     problem: Optional[Problem] = None
     report: Optional[FileReport] = None
     watch: Optional[Watch] = None  # parsed only for the resets of what this watches (slicing.py)
+    before: Optional[Tuple[Watch, FileReport]] = None  # read again under a wider watch: the last reading
 
 
 class _Run:
@@ -317,7 +318,7 @@ class _Run:
             cached = entry.report if entry is not None and _serves(entry.task, plain) else None
             needs_more = self._fixed_or_edited(item)
             if cached is not None and not (needs_more and any(f.fix for f in cached.findings)):
-                item.report, item.watch = cached, entry.task.watch  # type: ignore[union-attr]
+                item.report, item.watch, item.before = cached, entry.task.watch, None  # type: ignore[union-attr]
                 continue
             task = self._task(item, plain=False) if needs_more else plain
             item.watch = task.watch  # None when the whole file is read (fixes and edits need it)
@@ -327,9 +328,15 @@ class _Run:
                 pending.append((item, task))
         if not pending:
             return
-        reports = self.workers.analyse_all([(task, item.source) for item, task in pending], self._progress(len(pending)))
+        sent = [(replace(task, before=item.before[0]) if item.before and task.watch else task, item.source) for item, task in pending]
+        reports = self.workers.analyse_all(sent, self._progress(len(pending)))
         for (item, task), report in zip(pending, reports):
-            item.report = report
+            if report.same_as_before:
+                assert item.before is not None
+                report = item.before[1]
+            item.report, item.before = report, None
+            if task.watch is not None and not report.left_out:  # nothing was left out: read whole
+                item.watch, task = None, replace(task, watch=None)
             if item.entry is None or item.given:
                 continue
             if task == self._task(item, plain=True):
@@ -400,6 +407,7 @@ class _Run:
                             found.watch = MODULE_LEVEL
                             needed.add(found)
                         elif found.watch is not None and not found.watch.module_level:  # read for its resets alone
+                            found.before = (found.watch, found.report)
                             found.watch, found.report = found.watch | MODULE_LEVEL, None
                             needed.add(found)
                 if self.use_prefilter:
@@ -416,7 +424,8 @@ class _Run:
                     for item in members:
                         if item.watch is not None and item.report is not None:
                             learnt = watch - item.watch
-                            if learnt != NOTHING and text.may_reset(str(item.path), learnt):
+                            if learnt != NOTHING and learnt.named_in(item.report.left_out) and text.may_reset(str(item.path), learnt):
+                                item.before = (item.watch, item.report)
                                 item.watch, item.report = item.watch | watch, None
                                 needed.add(item)
                 if not needed:

@@ -101,6 +101,10 @@ class FileReport:
     facts: Optional[object] = None  # module-state facts (state_facts.StateFacts), joined across files
     urls: Optional[object] = None  # where engine URLs come from (url_facts.UrlFacts), joined too
     fixed_source: Optional[bytes] = None  # the file with every selected fix applied
+    # Read in part (slicing.py): the names that the functions left out hold (and the names their
+    # import aliases stand for); empty when the whole file was read.
+    left_out: FrozenSet[bytes] = frozenset()
+    same_as_before: bool = False  # the task's `before` reads the same of the file: its report stands
 
 
 @dataclass(frozen=True)
@@ -147,3 +151,6 @@ class FileTask:
     # prefilter.Watch: read only the functions that may reset what it watches (slicing.py), for
     # a file parsed only for its resets; None: the whole file
     watch: Optional[object] = None
+    # prefilter.Watch the file was last read under, when it is read again under a wider `watch`:
+    # if the wider one reads the same of it, the report says so instead of being made again.
+    before: Optional[object] = None

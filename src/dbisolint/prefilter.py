@@ -251,7 +251,7 @@ def _cached_functions(source: bytes) -> Iterator[bytes]:
             yield function.group(1)
 
 
-_WATCH_FIELDS = ("targets", "modules", "functions", "methods", "appliers", "module_level")
+_WATCH_FIELDS = ("targets", "modules", "functions", "methods", "appliers", "classes", "registries", "module_level")
 
 
 @dataclass(frozen=True)
@@ -266,9 +266,21 @@ class Watch:
     methods: FrozenSet[Tuple[bytes, bytes]] = frozenset()  # (method, module-level instance) that reset them
     # Functions that mutate them: applied as a decorator at import, they fill them at import.
     appliers: FrozenSet[bytes] = frozenset()
+    classes: FrozenSet[bytes] = frozenset()  # classes keeping state: any method may store into `self`
+    # The file's module-level instances: a function of it calling their methods makes them state
+    # even where it applies them as decorators at import (ProjectState.is_registry).
+    registries: FrozenSet[bytes] = frozenset()
     # The file's module-level statements are needed (definitions, imports that re-export), not
     # only the functions that matter.
     module_level: bool = False
+
+    def named_in(self, words: FrozenSet[bytes]) -> bool:
+        """Whether `words` hold a name the watch asks about (or, for a file's module-level
+        statements, asks them at all)."""
+        if self.module_level:
+            return True
+        asked = (self.targets, self.modules, self.functions, self.appliers, self.classes, self.registries)
+        return any(not words.isdisjoint(names) for names in asked) or self.names_a_method(words)
 
     def names_a_method(self, words: FrozenSet[bytes]) -> bool:
         """Whether `words` hold a watched method and an instance it is watched on."""
@@ -455,10 +467,10 @@ def _import_statements(source: bytes) -> Iterator[Tuple[Optional[Tuple[int, int]
 
 def state_candidates(
     summaries: Dict[str, TextSummary], tests: Set[str], include_test_state: bool, text: ProjectText
-) -> Tuple[Dict[str, Optional[Watch]], "ReexportChains"]:
+) -> Tuple[Dict[str, Watch], "ReexportChains"]:
     """The files of one project whose facts decide what DBI101-DBI103 can flag (where state is
     defined and mutated, the classes that keep it, the imports that re-export them), each with
-    what its functions must name to matter (slicing.py; None: the whole file), and the chains
+    what its functions must name to matter (slicing.py), and the chains
     that find the re-exports of what further files read import. The files that reset the state
     are found later, from the names the join still flags (see checker.py)."""
     defining = {path: s for path, s in summaries.items() if include_test_state or path not in tests}
@@ -486,7 +498,7 @@ def state_candidates(
     ancestry = {name: _ancestors(name, bases) for name in {c for s in defining.values() for _n, c in s.instances}}
     kept = {name: chain for name, chain in ancestry.items() if chain & stateful}
     classes = {name for chain in kept.values() for name in chain}
-    whole = set()  # files defining a class that keeps state: any method may store into `self`
+    stateful: Dict[str, Watch] = {}  # files defining a class that keeps state: its methods are read
     for path, summary in summaries.items():
         own = _module_last_name(path)
         if path in defining and (
@@ -495,18 +507,20 @@ def state_candidates(
             or any(callee in kept for _name, callee in summary.instances)
         ):
             chosen.add(path)
-        if any(name in classes for name, _bases in summary.class_bases):
-            whole.add(path)
+        kept_here = [name for name, _bases in summary.class_bases if name in classes]
+        if kept_here:
+            stateful[path] = Watch(classes=_encoded(kept_here), module_level=True)
     mutated_names = {name for name, _module in mutated}
     # Definitions and imports are module-level statements, always read; of the functions, only
     # those mutating a container can matter, and in the module of an instance, those calling its
     # methods (a registry filled at import is one whose module calls none: ProjectState.is_registry).
     mutating = Watch(targets=_encoded(mutated_names), module_level=True)
-    needed: Dict[str, Optional[Watch]] = {}
+    needed: Dict[str, Watch] = {}
     for path in chosen:
         instances = [name for name, callee in summaries[path].instances if callee in kept]
-        needed[path] = mutating | Watch(targets=_encoded(instances)) if instances and path in defining else mutating
-    needed.update({path: None for path in whole})
+        needed[path] = mutating | Watch(registries=_encoded(instances)) if instances and path in defining else mutating
+    for path, watch in stateful.items():
+        needed[path] = needed[path] | watch if path in needed else watch
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up: those of the names of state and of the classes that keep it.
     definitions = {name for s in defining.values() for name in (*s.containers, *s.caches, *(n for n, _c in s.instances))}

@@ -21,7 +21,7 @@ import ast
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .prefilter import MANAGED_WORD, Watch, identifiers, spelled, spelled_text
 from .state_facts import MUTATING_METHODS
@@ -48,18 +48,47 @@ class Sliced:
 
     text: Optional[bytes]  # the source with the functions that cannot matter emptied; None: as it is
     needed: bool  # False: nothing the watch asks for can be in the file, so there is nothing to parse
+    # The names what was left out holds, and the names their import aliases stand for: a later,
+    # wider watch needs the file read again only if it asks about one of them.
+    left_out: FrozenSet[bytes] = frozenset()
+    same: bool = False  # the watch read before reads the same of the file: its report stands
 
 
-def slice_for(source: bytes, tree: ast.Module, watch: Watch) -> Sliced:
+def slice_for(source: bytes, tree: ast.Module, watch: Watch, before: Optional[Watch] = None) -> Sliced:
     """`source` with the bodies of the functions that cannot matter to `watch` emptied. `tree` is
     CPython's tree of `source`; its functions are emptied the same way, so that its statements
     stay paired with the returned text's, where they start (lines.py; where they end is left as
-    it was)."""
+    it was). With `before`, the watch the file was last read under: None for the text when
+    `watch` reads the same of it (`same` is then True)."""
     lines = source.splitlines(keepends=True)
     text = spelled_text(source)
+    functions = [_Function(function, owners, lines) for function, owners in _definitions(tree.body)]
+    reader, mattering, needed = _plan(text, tree, watch, functions)
+    if before is not None and _plan(text, tree, before, functions)[1:] == (mattering, needed):
+        return Sliced(None, needed=needed, same=True)
+    if not needed:
+        return Sliced(None, needed=False, left_out=reader.with_aliased(reader.words))
+    emptied = [function for function in functions if function.indent is not None and function not in mattering]
+    if not emptied or b"\r" in source.replace(b"\r\n", b""):
+        return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
+    left_out = reader.with_aliased(identifiers(b" ".join(reader.span(function.body_line, function.last_line) for function in emptied)))
+    for function in emptied:
+        lines[function.body_line - 1] = function.indent + b"pass" + _ending(lines[function.body_line - 1])  # type: ignore[operator]
+        for number in range(function.body_line, function.last_line):
+            lines[number] = _ending(lines[number])
+        column = len(function.indent)  # type: ignore[arg-type]
+        function.node.body = [ast.Pass(lineno=function.body_line, col_offset=column, end_lineno=function.body_line, end_col_offset=column + 4)]
+    return Sliced(b"".join(lines), needed=True, left_out=left_out)
+
+
+def _plan(text: bytes, tree: ast.Module, watch: Watch, functions: List["_Function"]) -> Tuple["_Reader", Set["_Function"], bool]:
+    """The functions that may matter to `watch`, and whether anything of the file may."""
     reader = _Reader(text, tree, watch)
-    functions = [_Function(function, lines) for function in _definitions(tree.body)]
-    mattering = {function for function in functions if reader.may_matter(function) and reader.matters(function)}
+    mattering = {
+        function
+        for function in functions
+        if not watch.classes.isdisjoint(function.owners) or (reader.may_matter(function) and reader.matters(function))
+    }
     fresh = {function.name for function in mattering}
     named = set(fresh)
     while fresh:  # a function naming one that matters matters too (a helper of the file)
@@ -68,23 +97,14 @@ def slice_for(source: bytes, tree: ast.Module, watch: Watch) -> Sliced:
         mattering |= more
         fresh = {function.name for function in more} - named
         named |= fresh
-    if not mattering and not watch.module_level and MANAGED_WORD not in text and not reader.module_matters(tree):
-        return Sliced(None, needed=False)
-    emptied = [function for function in functions if function.indent is not None and function not in mattering]
-    if not emptied or b"\r" in source.replace(b"\r\n", b""):
-        return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
-    for function in emptied:
-        lines[function.body_line - 1] = function.indent + b"pass" + _ending(lines[function.body_line - 1])  # type: ignore[operator]
-        for number in range(function.body_line, function.last_line):
-            lines[number] = _ending(lines[number])
-        column = len(function.indent)  # type: ignore[arg-type]
-        function.node.body = [ast.Pass(lineno=function.body_line, col_offset=column, end_lineno=function.body_line, end_col_offset=column + 4)]
-    return Sliced(b"".join(lines), needed=True)
+    needed = bool(mattering) or watch.module_level or MANAGED_WORD in reader.words or reader.module_matters(tree)
+    return reader, mattering, needed
 
 
 class _Function:
-    def __init__(self, node: ast.FunctionDef, lines: List[bytes]) -> None:
+    def __init__(self, node: ast.FunctionDef, owners: Tuple[bytes, ...], lines: List[bytes]) -> None:
         self.node = node
+        self.owners = owners  # the classes it is defined in
         self.name = spelled(node.name)
         self.first_line = _first_line(node)
         self.body_line = _first_line(node.body[0])
@@ -109,7 +129,7 @@ class _Reader:
         self.aliases = _aliases(_module_level(tree.body))
         # The lines naming something of the watch, or an import alias of it: only the functions
         # holding one are read closely. A watched method counts beside an instance it is watched on.
-        named = set(watch.targets | self.called | watch.modules) | {b"reload", MANAGED_WORD}
+        named = set(watch.targets | self.called | watch.modules | watch.registries) | {b"reload", MANAGED_WORD}
         instances = {instance for watched_on in watch.instances_of.values() for instance in watched_on}
         for name, dotted_names in self.aliases.items():
             parts = {part for dotted in dotted_names for part in dotted}
@@ -125,6 +145,15 @@ class _Reader:
         self.instances = self.lines_naming(instances) if self.methods else []
         self.near = sorted({*self.naming, *self.methods, *self.instances})  # what the walk looks at
         self.imports = self.lines_naming([b"import"])
+
+    def span(self, first: int, last: int) -> bytes:
+        """The text of lines `first` to `last`."""
+        starts = self.line_starts
+        return self.text[starts[first - 2] if first > 1 else 0 : starts[last - 1] if last <= len(starts) else len(self.text)]
+
+    def with_aliased(self, words: FrozenSet[bytes]) -> FrozenSet[bytes]:
+        """`words`, and the names that the import aliases among them stand for."""
+        return words.union(part for name in words & self.aliases.keys() for dotted in self.aliases[name] for part in dotted)
 
     def lines_naming(self, names: Iterable[bytes]) -> List[int]:
         """The numbers of the lines where one of `names` stands as a word, in order."""
@@ -204,8 +233,8 @@ class _Reader:
                 return True
         if not callees.isdisjoint(_SETTERS) or (len(parts) > 1 and parts[-2] == b"patch" and method in _PATCH_METHODS):
             return any(self._overlaps(dotted, aliases) for dotted in _arguments(call))
-        # Read for what it defines: a method of a watched instance called (`library.filter(f)`).
-        return self.watch.module_level and len(parts) > 1 and self._overlaps(parts[:-1], aliases)
+        # A method of an instance of the module called (`library.filter(f)`).
+        return len(parts) > 1 and parts[-2] in self.watch.registries and parts[0] not in self.parameters
 
     def _called_on_watched(self, func: ast.Attribute, call: ast.Call, aliases: Aliases) -> bool:
         """`x.clear()`, `x.cache_clear()`, `f().add_done_callback(x.discard)` on something
@@ -336,12 +365,17 @@ def _module_level(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_level(block)
 
 
-def _definitions(body: Sequence[ast.stmt]) -> Iterator[ast.FunctionDef]:
+def _definitions(body: Sequence[ast.stmt], owners: Tuple[bytes, ...] = ()) -> Iterator[Tuple[ast.FunctionDef, Tuple[bytes, ...]]]:
     """The functions of a module or class body, also inside if, try, with and loops (not nested
-    functions: a kept function is kept whole)."""
-    for statement in _module_level(body):
+    functions: a kept function is kept whole), each with the classes it is defined in."""
+    for statement in body:
         if isinstance(statement, _FUNCTIONS):
-            yield statement  # type: ignore[misc]
+            yield statement, owners  # type: ignore[misc]
+        elif isinstance(statement, ast.ClassDef):
+            yield from _definitions(statement.body, (*owners, spelled(statement.name)))
+        else:
+            for block in _blocks(statement):
+                yield from _definitions(block, owners)
 
 
 def _blocks(statement: ast.stmt) -> Iterator[Sequence[ast.stmt]]:
