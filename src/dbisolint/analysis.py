@@ -10,7 +10,7 @@ import ast
 import traceback
 from dataclasses import replace
 
-from typing import Dict, FrozenSet, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -166,7 +166,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     tree, refusal = cpython_tree(source)
     if refusal is not None:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
-    left_out: FrozenSet[bytes] = frozenset()
+    left_out = b""
     if task.watch is not None and tree is not None and task.fix is None and not task.edits:
         sliced = slice_for(source, tree, task.watch, task.before)  # type: ignore[arg-type]
         if sliced.same:

@@ -33,6 +33,7 @@ from .prefilter import (
 from .project import FileFinder, Project, display_path, path_matches, pytest_env
 from .rule import StateRule, UrlRule
 from .rules import ALL_RULES, RULES_BY_CODE
+from .slicing import EVERYTHING
 from .state_facts import STATE_CODES, FunctionFacts, ProjectState, StateFacts
 from .url_facts import URL_CODE, EnvSetting, UrlFacts, UrlJoin
 from .workers import Workers
@@ -126,7 +127,7 @@ def check(
                 run.complete_state_facts()
             if run.urls_on:
                 run.complete_url_facts()
-            read = [(str(item.path), item.watch) for item in run.items.values() if item.report]
+            read = [(str(item.path), run._interned(item.watch)) for item in run.items.values() if item.report]
             run.cache.remember_selection(key, read, run.watched)
     result = run.collect()
     run.cache.texts_changed |= any(text.answered for text in run.texts.values())
@@ -188,6 +189,7 @@ class _Run:
         self.texts: Dict[Project, ProjectText] = {}
         self.watched: Dict[Project, Watch] = {}  # what a file must name to matter to the join
         self.chains: Dict[Project, ReexportChains] = {}
+        self._watches: Dict[str, Watch] = {}
 
     def add(self, path: Path, reported: bool, given: Optional[bytes] = None) -> None:
         if path not in self.items or given is not None:
@@ -304,8 +306,12 @@ class _Run:
             state=self.settings if self.state_on else None,
             urls=self.urls_on,
             max_bytes=self.config.max_file_kb * 1024,
-            watch=item.watch if plain else None,
+            watch=self._interned(item.watch) if plain else None,
         )
+
+    def _interned(self, watch: Optional[Watch]) -> Optional[Watch]:
+        """One object for equal watches: the cache then stores each once."""
+        return None if watch is None else self._watches.setdefault(watch.key, watch)
 
     def analyse(self, items: List[_Item]) -> None:
         """Parse and analyse `items`, reusing the cache where the file and the task are unchanged."""
@@ -424,7 +430,9 @@ class _Run:
                     for item in members:
                         if item.watch is not None and item.report is not None:
                             learnt = watch - item.watch
-                            if learnt != NOTHING and learnt.named_in(item.report.left_out) and text.may_reset(str(item.path), learnt):
+                            left_out = item.report.left_out
+                            names = text.identifiers(str(item.path)) if left_out == EVERYTHING else frozenset(left_out.split())
+                            if learnt != NOTHING and learnt.named_in(names) and text.may_reset(str(item.path), learnt):
                                 item.before = (item.watch, item.report)
                                 item.watch, item.report = item.watch | watch, None
                                 needed.add(item)

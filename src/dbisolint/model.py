@@ -102,8 +102,9 @@ class FileReport:
     urls: Optional[object] = None  # where engine URLs come from (url_facts.UrlFacts), joined too
     fixed_source: Optional[bytes] = None  # the file with every selected fix applied
     # Read in part (slicing.py): the names that the functions left out hold (and the names their
-    # import aliases stand for); empty when the whole file was read.
-    left_out: FrozenSet[bytes] = frozenset()
+    # import aliases stand for), space-separated (compact in the cache), or slicing.EVERYTHING
+    # for a file not parsed; empty when read whole.
+    left_out: bytes = b""
     same_as_before: bool = False  # the task's `before` reads the same of the file: its report stands
 
 

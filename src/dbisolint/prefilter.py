@@ -299,6 +299,9 @@ class Watch:
     def __or__(self, other: "Watch") -> "Watch":
         return Watch(*(getattr(self, f) | getattr(other, f) for f in _WATCH_FIELDS))
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return Watch, tuple(getattr(self, f) for f in _WATCH_FIELDS)  # the fields, not what is worked out from them
+
     def __sub__(self, other: "Watch") -> "Watch":
         """What this watch asks for that `other` does not."""
         sets = (getattr(self, f) - getattr(other, f) for f in _WATCH_FIELDS[:-1])

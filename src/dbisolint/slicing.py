@@ -38,6 +38,7 @@ _RESETTING = (ast.Assign, ast.AnnAssign)  # an attribute assigned: `mod.x = {}` 
 _IMPORTS = (ast.Import, ast.ImportFrom)
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
+EVERYTHING = b"*"  # what a file not parsed at all leaves out: every name its text holds
 Dotted = List[bytes]
 Aliases = Dict[bytes, List[Dotted]]  # a name an import binds -> the dotted names it stands for
 
@@ -48,9 +49,9 @@ class Sliced:
 
     text: Optional[bytes]  # the source with the functions that cannot matter emptied; None: as it is
     needed: bool  # False: nothing the watch asks for can be in the file, so there is nothing to parse
-    # The names what was left out holds, and the names their import aliases stand for: a later,
-    # wider watch needs the file read again only if it asks about one of them.
-    left_out: FrozenSet[bytes] = frozenset()
+    # The names what was left out holds, and the names their import aliases stand for,
+    # space-separated: a later, wider watch needs the file read again only if it asks about one.
+    left_out: bytes = b""
     same: bool = False  # the watch read before reads the same of the file: its report stands
 
 
@@ -67,7 +68,7 @@ def slice_for(source: bytes, tree: ast.Module, watch: Watch, before: Optional[Wa
     if before is not None and _plan(text, tree, before, functions)[1:] == (mattering, needed):
         return Sliced(None, needed=needed, same=True)
     if not needed:
-        return Sliced(None, needed=False, left_out=reader.with_aliased(reader.words))
+        return Sliced(None, needed=False, left_out=EVERYTHING)
     emptied = [function for function in functions if function.indent is not None and function not in mattering]
     if not emptied or b"\r" in source.replace(b"\r\n", b""):
         return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
@@ -151,9 +152,10 @@ class _Reader:
         starts = self.line_starts
         return self.text[starts[first - 2] if first > 1 else 0 : starts[last - 1] if last <= len(starts) else len(self.text)]
 
-    def with_aliased(self, words: FrozenSet[bytes]) -> FrozenSet[bytes]:
-        """`words`, and the names that the import aliases among them stand for."""
-        return words.union(part for name in words & self.aliases.keys() for dotted in self.aliases[name] for part in dotted)
+    def with_aliased(self, words: FrozenSet[bytes]) -> bytes:
+        """`words`, and the names that the import aliases among them stand for, space-separated."""
+        aliased = words.union(part for name in words & self.aliases.keys() for dotted in self.aliases[name] for part in dotted)
+        return b" ".join(sorted(aliased))
 
     def lines_naming(self, names: Iterable[bytes]) -> List[int]:
         """The numbers of the lines where one of `names` stands as a word, in order."""
