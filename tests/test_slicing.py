@@ -179,3 +179,68 @@ def test_a_function_naming_a_kept_function_is_kept_even_when_an_emptied_one_shar
     )
     text = sliced(source)
     assert "A().reset()" in text and "_cache.clear()" in text and "return 2" not in text
+
+
+RESETS = Watch(targets=frozenset({b"_cache", b"limiter"}), modules=frozenset({b"store"}), functions=frozenset({b"reset_all"}))
+
+
+def kept(source: str, watch: Watch = RESETS) -> Optional[str]:
+    """The text libcst would be given, or None when the file is not parsed at all."""
+    result = slice_for(source.encode(), ast.parse(source), watch)
+    return None if not result.needed else (result.text or source.encode()).decode()
+
+
+def test_a_file_naming_a_target_without_resetting_it_is_not_parsed_for_its_resets():
+    source = "from app.store import _cache\n\n\ndef test_reads():\n    assert _cache.get('a') is None\n"
+    assert kept(source) is None
+    assert kept(source, RESETS | Watch(module_level=True)) is not None, "read for its definitions, it is parsed"
+
+
+def test_resets_and_calls_through_import_aliases_are_kept():
+    source = (
+        "from app.store import _cache as c, limiter as lim\nfrom tests.helpers import reset_all as ra\nfrom app import store as st\n\n\n"
+        "def a():\n    c.clear()\n\n\ndef b():\n    ra()\n\n\ndef c_():\n    setattr(st, 'other', {})\n\n\n"
+        "def d():\n    lim._windows.clear()\n\n\ndef e():\n    st.unrelated()\n"
+    )
+    text = kept(source, RESETS | Watch(methods=frozenset({(b"reset", b"limiter")})))
+    assert text is not None
+    for line in ("c.clear()", "ra()", "setattr(st, 'other', {})", "lim._windows.clear()"):
+        assert line in text, line
+    assert "st.unrelated()" not in text
+
+
+def test_a_watched_method_counts_only_on_an_instance_it_is_watched_on():
+    watch = Watch(methods=frozenset({(b"reset", b"limiter")}))
+    source = "from app.store import limiter as lim\n\n\ndef a(self):\n    lim.reset()\n\n\ndef b(self):\n    self.other.reset()\n"
+    text = kept(source, watch)
+    assert text is not None and "lim.reset()" in text and "self.other.reset()" not in text
+
+
+def test_what_a_parameter_holds_is_never_module_state():
+    source = "def test_clears(_cache):\n    _cache.clear()\n\n\ndef test_uses(self):\n    self._cache = {}\n"
+    assert kept(source) is None
+
+
+def test_a_decorator_applied_at_import_naming_a_function_that_fills_state_is_read():
+    watch = Watch(targets=frozenset({b"_registry"}), appliers=frozenset({b"register"}))
+    source = "from app.store import register as reg\n\n\n@reg\ndef handle():\n    return 1\n"
+    assert kept(source, watch) is not None
+
+
+def test_a_class_keeping_state_keeps_its_methods():
+    source = (
+        "class Limiter:\n    def hit(self, key):\n        self._windows[key] = 1\n\n\n"
+        "class Other:\n    def hit(self, key):\n        self._seen[key] = 1\n\n    def other(self):\n        self.hit(1)\n"
+    )
+    text = kept(source, Watch(classes=frozenset({b"Limiter"}), module_level=True))
+    assert text is not None and "self._windows[key] = 1" in text and "self._seen" not in text, "its name alone is no call"
+    assert "self.hit(1)" in text, "a call of a kept function by its name is kept"
+
+
+def test_a_file_read_again_under_a_wider_watch_that_reads_the_same_is_not_parsed_again():
+    source = "from app import store\n\n\ndef a():\n    store._cache.clear()\n\n\ndef b():\n    store.limiter.reset()\n"
+    narrow = Watch(targets=frozenset({b"_cache"}))
+    wider = narrow | Watch(targets=frozenset({b"_other"}))
+    assert slice_for(source.encode(), ast.parse(source), wider, before=narrow).same
+    widest = narrow | Watch(methods=frozenset({(b"reset", b"limiter")}), targets=frozenset({b"limiter"}))
+    assert not slice_for(source.encode(), ast.parse(source), widest, before=narrow).same

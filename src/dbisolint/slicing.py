@@ -94,7 +94,7 @@ def _plan(text: bytes, tree: ast.Module, watch: Watch, functions: List["_Functio
     named = set(fresh)
     while fresh:  # a function naming one that matters matters too (a helper of the file)
         naming = reader.lines_naming(fresh)
-        more = {function for function in functions if function not in mattering and function.holds_any(naming)}
+        more = {function for function in functions if function not in mattering and function.holds_any(naming, body=True)}
         mattering |= more
         fresh = {function.name for function in more} - named
         named |= fresh
@@ -114,9 +114,10 @@ class _Function:
         # None: a body on the header's line, nothing worth emptying
         self.indent = indent if self.body_line > node.lineno and not indent.strip() else None
 
-    def holds_any(self, rows: List[int]) -> bool:
-        """Whether one of the (sorted) line numbers `rows` falls in the function."""
-        at = bisect.bisect_left(rows, self.first_line)
+    def holds_any(self, rows: List[int], body: bool = False) -> bool:
+        """Whether one of the (sorted) line numbers `rows` falls in the function (in its body:
+        not on the lines naming it)."""
+        at = bisect.bisect_left(rows, self.body_line if body else self.first_line)
         return at < len(rows) and rows[at] <= self.last_line
 
 
