@@ -177,6 +177,8 @@ RESETS = [
     'mock.patch.dict("app.store._cache", clear=True).start()',
     'mock.patch.object({module}, "_items", []).start()',
     "{rebuild}()",
+    "{module}.clear()",  # read by state.py as a reset of everything the module holds
+    'monkeypatch.setattr(app, "store", {module})',
 ]
 
 

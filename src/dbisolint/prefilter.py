@@ -215,8 +215,8 @@ def _block_end(source: bytes, start: int) -> int:
     return match.start() if match else len(source)
 
 
-_MODULE_RESETS = frozenset({b"setattr", b"delattr", b"patch", b"reload"})
-_RESET_WORDS = _MODULE_RESETS | {b"clear", b"cache_clear", b"global", b"add_done_callback"}
+_MODULE_RESETS = frozenset({b"setattr", b"delattr", b"patch", b"reload", b"clear", b"cache_clear"})
+_RESET_WORDS = _MODULE_RESETS | {b"global", b"add_done_callback"}
 
 
 def _assigned(source: Optional[bytes], names: FrozenSet[bytes]) -> bool:
@@ -226,7 +226,7 @@ def _assigned(source: Optional[bytes], names: FrozenSet[bytes]) -> bool:
     return bool(re.search(rb"\b(?:" + words + rb")\b[^=\n]*=(?!=)", spelled_text(source or b"")))
 
 
-def _module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
+def module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
     """Whether a line may assign one of `modules` as an attribute: `app.store = fake`."""
     names = b"|".join(map(re.escape, sorted(modules)))
     return bool(re.search(rb"\.[ \t]*(?:" + names + rb")\b[^=\n]*=(?!=)", spelled_text(source or b"")))
@@ -368,7 +368,7 @@ class ProjectText:
         if targets and (not names.isdisjoint(_RESET_WORDS) or _assigned(self.read(path), targets)):
             return True
         # A module reloaded, patched or replaced as a whole: `setattr(app, "store", ...)`.
-        if not names.isdisjoint(watch.modules) and (not names.isdisjoint(_MODULE_RESETS) or _module_replaced(self.read(path), names & watch.modules)):
+        if not names.isdisjoint(watch.modules) and (not names.isdisjoint(_MODULE_RESETS) or module_replaced(self.read(path), names & watch.modules)):
             return True
         applied = names & watch.appliers
         return bool(applied) and _decorates(self.read(path), applied)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .prefilter import MANAGED_WORD, Watch, identifiers, spelled, spelled_text
+from .prefilter import MANAGED_WORD, Watch, identifiers, module_replaced, spelled, spelled_text
 from .state_facts import MUTATING_METHODS
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -127,25 +127,33 @@ class _Reader:
     def __init__(self, text: bytes, tree: ast.Module, watch: Watch) -> None:
         self.watch = watch
         self.parameters: Set[bytes] = set()  # of the function being read
-        self.called = watch.functions | watch.appliers
+        # A call of an applier (a function filling state) matters once one is applied at import:
+        # then it is among the watched functions (ProjectState.import_only).
+        self.called = watch.functions
         self.aliases = _aliases(_module_level(tree.body))
         # The lines naming something of the watch, or an import alias of it: only the functions
-        # holding one are read closely. A watched method counts beside an instance it is watched on.
-        named = set(watch.targets | self.called | watch.modules | watch.registries) | {b"reload", MANAGED_WORD}
+        # holding one are read closely. A watched method counts beside an instance it is watched
+        # on, a module beside a call that may replace or reset it (`setattr(app, "store", ...)`, a
+        # reload, even `store.clear()`, which state.py reads as a reset of all it holds).
+        named = set(watch.targets | self.called | watch.registries) | {MANAGED_WORD}
         instances = {instance for watched_on in watch.instances_of.values() for instance in watched_on}
+        modules = set(watch.modules)
         for name, dotted_names in self.aliases.items():
             parts = {part for dotted in dotted_names for part in dotted}
-            if not parts.isdisjoint(named):
-                named.add(name)
-            if not parts.isdisjoint(instances):
-                instances.add(name)
+            for names in (named, instances, modules):
+                if not parts.isdisjoint(names):
+                    names.add(name)
         self.text = text
         self.words = identifiers(text)
         self.line_starts = [match.end() for match in re.finditer(rb"\r\n?|\n", text)]  # CPython's line ends
         self.naming = self.lines_naming(named)
         self.methods = self.lines_naming(watch.instances_of.keys())
         self.instances = self.lines_naming(instances) if self.methods else []
-        self.near = sorted({*self.naming, *self.methods, *self.instances})  # what the walk looks at
+        self.modules = self.lines_naming(modules)
+        self.replacing = self.lines_naming(_SETTERS | _CLEARS) if self.modules else []
+        if self.modules and module_replaced(text, frozenset(modules)):  # `app.store = fake`: an attribute assigned
+            self.replacing = sorted({*self.replacing, *self.modules})
+        self.near = sorted({*self.naming, *self.methods, *self.instances, *self.modules, *self.replacing})  # what the walk looks at
         self.imports = self.lines_naming([b"import"])
 
     def span(self, first: int, last: int) -> bytes:
@@ -172,7 +180,11 @@ class _Reader:
 
     def may_matter(self, function: _Function) -> bool:
         """Whether the function names something of the watch: cheaper than reading it."""
-        return function.holds_any(self.naming) or (function.holds_any(self.methods) and function.holds_any(self.instances))
+        return (
+            function.holds_any(self.naming)
+            or (function.holds_any(self.methods) and function.holds_any(self.instances))
+            or (function.holds_any(self.modules) and function.holds_any(self.replacing))
+        )
 
     def matters(self, function: _Function) -> bool:
         """Whether the function may reset, mutate or drain a watched target, call a watched
@@ -206,15 +218,16 @@ class _Reader:
     def module_matters(self, tree: ast.Module) -> bool:
         """Whether the module-level statements may matter to a file read for its resets: an
         import of a watched function (a re-export that state_facts.ProjectState.canonical
-        follows), or a decorator applied at import that names one."""
+        follows), or a decorator applied at import that names one, or an applier."""
+        applied = self.called | self.watch.appliers
         for statement in _module_level(tree.body):
             if isinstance(statement, ast.ImportFrom):
-                if any(spelled(alias.name) in self.called for alias in statement.names):
+                if any(spelled(alias.name) in applied for alias in statement.names):
                     return True
             elif isinstance(statement, _DEFINITIONS):
                 for decorator in statement.decorator_list:
                     parts = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator)
-                    if parts and any(not self.called.isdisjoint(dotted) for dotted in self._expansions(parts, self.aliases)):
+                    if parts and any(not applied.isdisjoint(dotted) for dotted in self._expansions(parts, self.aliases)):
                         return True
         return False
 
