@@ -29,6 +29,7 @@ DEFINITIONS = [
     "_cache: Dict[str, int] = {}\n_items: list = list()\n_registry = dict()\n",
     "_cache = collections.defaultdict(list)\n_items = collections.deque()\n_registry = collections.OrderedDict()\n",
     "if sys.version_info > (3,):\n    _cache = {}\nelse:\n    _cache = {}\n_items = []\ntry:\n    _registry = {}\nexcept Exception:\n    _registry = {}\n",
+    "_cache: Dict[str, int] = (\n    collections.defaultdict(int)\n)\n_items = (\n    []\n)\n_registry = (\n    dict()\n)\n",
 ]
 CACHES = [
     "@functools.lru_cache\ndef settings():\n    return {}\n",
@@ -94,12 +95,13 @@ def store_module(draw) -> Dict[str, str]:
     """app/store.py, and app/limits.py when the class keeping state lives apart."""
     header = "import collections\nimport functools\nimport sys\nfrom functools import cache as memo, lru_cache\nfrom typing import Dict\n"
     apart = draw(st.booleans())
-    classes = "from app.limits import RateLimiter\n" if apart else f"\n\n{BASE}\n\n{LIMITER}"
+    classes = draw(st.sampled_from(["from app.limits import RateLimiter\n", "from app.limits import RateLimiter as Limiter\n"])) if apart else f"\n\n{BASE}\n\n{LIMITER}"
+    instance = "limiter = Limiter()\n" if "as Limiter" in classes else draw(st.sampled_from(["limiter = RateLimiter()\n", "limiter = (\n    RateLimiter()\n)\n"]))
     # One way of filling the registry, or both: filled only by decorators applied at import, it
     # is no state.
     registers = draw(st.sampled_from([REGISTER, REGISTER_AS, f"{REGISTER}\n\n{REGISTER_AS}"]))
     definitions = draw(st.sampled_from(DEFINITIONS))
-    text = f"{header}{classes}\n\n{definitions}limiter = RateLimiter()\n\n\n{draw(st.sampled_from(CACHES))}\n\n{registers}\n\n{FUNCTIONS}"
+    text = f"{header}{classes}\n\n{definitions}{instance}\n\n{draw(st.sampled_from(CACHES))}\n\n{registers}\n\n{FUNCTIONS}"
     if draw(st.booleans()):
         library = "from app.limits import Library\n\n\n" if apart else f"{LIBRARY_CLASS}\n\n"
         text += f"\n\n{library}{LIBRARY}" + (LATE_FILTER if draw(st.booleans()) else "")
@@ -177,7 +179,7 @@ RESETS = [
     'mock.patch.dict("app.store._cache", clear=True).start()',
     'mock.patch.object({module}, "_items", []).start()',
     "{rebuild}()",
-    "{module}.clear()",  # read by state.py as a reset of everything the module holds
+    "{store}.clear()",  # read by state.py as a reset of everything the module holds
     'monkeypatch.setattr(app, "store", {module})',
 ]
 
@@ -185,6 +187,8 @@ RESETS = [
 def fill(template: str, spelling: str) -> str:
     values = {name: spelled(spelling, name) for name in NAMES}
     values["module"] = module_of(spelling)
+    # The module itself under its own name (a package above it is not looked for: see slicing.py).
+    values["store"] = "store" if spelling == "from-package" else "app.store"
     values["_registry_reset"] = f"{module_of(spelling)}._registry.clear()"
     return template.format(**values)
 

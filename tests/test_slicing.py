@@ -53,7 +53,7 @@ def sliced(source: str, watch: Watch = WATCH) -> str:
 
 
 def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines():
-    text = sliced(SUITE)
+    text = sliced(SUITE, WATCH | Watch(module_level=True))  # read for its definitions too
     lines = text.splitlines()
     assert len(lines) == len(SUITE.splitlines())
     cst.parse_module(text)
@@ -63,6 +63,19 @@ def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines()
     assert "store._cache.clear()" in text  # names the watched target
     assert "_forget()" in text  # calls a kept function of the file
     assert "def unrelated(x): return x" in text  # a body on the header's line is left alone
+
+
+def test_a_file_read_for_its_resets_alone_loses_the_rest_of_its_class_bodies():
+    text = sliced(SUITE)
+    lines = text.splitlines()
+    assert len(lines) == len(SUITE.splitlines())
+    cst.parse_module(text)
+    assert "test_reads" not in text and "test_skipped" not in text and not lines[9].strip()
+    assert "    def setUp(self):" in lines and "_forget()" in text
+    source = 'class Empty:\n    """Docs."""\n    x = 1\n\n    def f(self):\n        return 1\n\n\ndef reset():\n    _cache.clear()\n'
+    text = sliced(source)
+    assert text.splitlines()[1] == "    pass" and "x = 1" not in text and "def f" not in text
+    cst.parse_module(text)
 
 
 def test_the_tree_given_is_emptied_alike():

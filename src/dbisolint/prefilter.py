@@ -50,6 +50,7 @@ _CACHE_ALIAS = re.compile(rb"\b(?:lru_)?cache[ \t]+as[ \t]+([A-Za-z_]\w*)")
 _IMPORT = re.compile(rb"\bimport[ \t]+(\([^)]*\)|[^\n]*)")
 _BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+([\w.]+)[ \t]+)?")
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
+_AS = re.compile(rb"([A-Za-z_]\w*)[ \t]+as[ \t]+([A-Za-z_]\w*)")
 
 
 # What follows a name that is mutated: `[k] = v`, `[k] += v`, `[k].append(v)`, an open `[`
@@ -115,13 +116,16 @@ class Summarizer:
     def __init__(self, factories: Iterable[str], container_constructors: Iterable[str]) -> None:
         self.factory_names = sorted({name.rsplit(".", 1)[-1].encode() for name in factories})
         types = b"|".join([_CONTAINER_TYPES, *(re.escape(n.rsplit(".", 1)[-1].encode()) for n in container_constructors)])
-        start = rb"(?:\{|\[|\(\s*[\[{]|(?:[\w.]*\.)?(?:" + types + rb")\s*\()"
+        # `{`, `[`, a constructor call, each also inside parentheses: `x = (\n    defaultdict(dict)\n)`
+        start = rb"(?:\(\s*)*(?:\{|\[|(?:[\w.]*\.)?(?:" + types + rb")\s*\()"
         assignment = rb"((?:[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=[ \t]*(?:\\\n[ \t]*)?)+)"
         self.top_container = re.compile(rb"^" + assignment + start, re.M)
         self.block_container = re.compile(rb"^[ \t]+" + assignment + start, re.M)
-        self.top_instance = re.compile(rb"^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M)
+        self.top_instance = re.compile(
+            rb"^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\(\s*)*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M
+        )
         self.block_instance = re.compile(
-            rb"^[ \t]+([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M
+            rb"^[ \t]+([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\(\s*)*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M
         )
         self.container_attribute = re.compile(rb"\.[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*" + start)
 
@@ -142,17 +146,20 @@ class Summarizer:
             for pair in pattern.findall(text)
         ]
         classes = _CLASS.findall(source) if b"class" in source else []
+        listed = _import_text(source)
+        # An instance of a class imported under another name is one of the class's own name.
+        originals = {alias: original for original, alias in _AS.findall(listed)}
         return TextSummary(
             engine=any(name in source for name in self.factory_names),
             containers=_text(containers),
-            instances=tuple((name.decode(), callee.decode()) for name, callee in instances),
+            instances=tuple((name.decode(), originals.get(callee, callee).decode()) for name, callee in instances),
             caches=_text(_cached_functions(source)) if b"cache" in source else frozenset(),
             stateful_classes=_text(name for name, _bases in classes)
             if classes and self.container_attribute.search(source)
             else frozenset(),
             class_bases=tuple((name.decode(), bases.decode()) for name, bases in classes),
             reset_hints=any(hint in source for hint in _RESET_HINTS),
-            imported=_text(_imported_names(source)),
+            imported=_text(_IDENTIFIER.findall(listed)),
         )
 
 
@@ -449,9 +456,13 @@ def _attribute_of(source: bytes, owners: Iterable[bytes], name: bytes) -> bool:
     return bool(re.search(rb"\b(?:" + b"|".join(map(re.escape, owners)) + rb")[ \t]*\.[ \t]*" + re.escape(name) + rb"\b", source))
 
 
+def _import_text(source: bytes) -> bytes:
+    """What the file's import statements import (after `import`), side by side."""
+    return b" ".join(source[start:end] for _module, (start, end) in _import_statements(source))
+
+
 def _imported_names(source: bytes) -> FrozenSet[bytes]:
-    listed = b" ".join(source[start:end] for _module, (start, end) in _import_statements(source))
-    return frozenset(_IDENTIFIER.findall(listed))
+    return frozenset(_IDENTIFIER.findall(_import_text(source)))
 
 
 def _import_statements(source: bytes) -> Iterator[Tuple[Optional[Tuple[int, int]], Tuple[int, int]]]:

@@ -12,7 +12,9 @@ libcst at all.
 
 Names are compared by their last parts, through the file's import aliases, never resolved: this
 over-approximates what state.py finds, like the text pre-filter (tests/test_prefilter_projects.py
-checks that the findings stay those of every file parsed whole).
+checks that the findings stay those of every file parsed whole). One shape is not looked for:
+`.clear()` called on a package above the module holding the state (`app.clear()` for
+`app.store._cache`), which state.py would read as a reset of all the package holds.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import ast
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .prefilter import MANAGED_WORD, Watch, identifiers, module_replaced, spelled, spelled_text
 from .state_facts import MUTATING_METHODS
@@ -72,7 +74,13 @@ def slice_for(source: bytes, tree: ast.Module, watch: Watch, before: Optional[Wa
     emptied = [function for function in functions if function.indent is not None and function not in mattering]
     if not emptied or b"\r" in source.replace(b"\r\n", b""):
         return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
-    left_out = reader.with_aliased(identifiers(b" ".join(reader.span(function.body_line, function.last_line) for function in emptied)))
+    spans = [(function.body_line, function.last_line) for function in emptied]
+    if not watch.module_level:  # read for its resets alone: what class bodies hold beside them is left out too
+        kept = {id(function.node) for function in mattering}
+        dropped = _class_level(tree.body, kept, reader.decorates_applied, lines)
+        emptied = [function for function in emptied if id(function.node) not in dropped]
+        spans += dropped.values()
+    left_out = reader.with_aliased(identifiers(b" ".join(reader.span(first, last) for first, last in spans)))
     for function in emptied:
         lines[function.body_line - 1] = function.indent + b"pass" + _ending(lines[function.body_line - 1])  # type: ignore[operator]
         for number in range(function.body_line, function.last_line):
@@ -100,6 +108,38 @@ def _plan(text: bytes, tree: ast.Module, watch: Watch, functions: List["_Functio
         named |= fresh
     needed = bool(mattering) or watch.module_level or MANAGED_WORD in reader.words or reader.module_matters(tree)
     return reader, mattering, needed
+
+
+def _class_level(
+    body: Sequence[ast.stmt], kept: Set[int], keep_decorated: Callable[[ast.stmt], bool], lines: List[bytes]
+) -> Dict[int, Tuple[int, int]]:
+    """Leave out of class bodies every statement but the kept functions, the functions whose
+    decorators may matter and the classes: their lines become empty (a body left empty gets
+    `pass`), in `lines` and in the tree alike. The statements left out, by id, with their lines."""
+    dropped: Dict[int, Tuple[int, int]] = {}
+    for statement in _module_level(body):
+        if not isinstance(statement, ast.ClassDef) or statement.body[0].lineno == statement.lineno:
+            continue  # a body on the header's line stays as it is
+        staying = [
+            inner
+            for inner in statement.body
+            if isinstance(inner, ast.ClassDef)
+            or (isinstance(inner, _FUNCTIONS) and (id(inner) in kept or keep_decorated(inner)))
+        ]
+        if len(staying) == len(statement.body):
+            continue
+        first = statement.body[0]
+        for inner in statement.body:
+            if inner not in staying:
+                dropped[id(inner)] = (_first_line(inner), inner.end_lineno)  # type: ignore[assignment]
+                for number in range(_first_line(inner) - 1, inner.end_lineno):  # type: ignore[arg-type]
+                    lines[number] = _ending(lines[number])
+        if not staying:
+            line = lines[_first_line(first) - 1]
+            lines[_first_line(first) - 1] = b" " * first.col_offset + b"pass" + _ending(line)
+            staying = [ast.Pass(lineno=_first_line(first), col_offset=first.col_offset, end_lineno=_first_line(first), end_col_offset=first.col_offset + 4)]
+        statement.body = staying
+    return dropped
 
 
 class _Function:
@@ -215,6 +255,16 @@ class _Reader:
                     return True
         return False
 
+    def decorates_applied(self, statement: ast.stmt) -> bool:
+        """Whether a decorator of the definition may name a watched function or an applier
+        (applied at import: ProjectState._at_import)."""
+        applied = self.called | self.watch.appliers
+        for decorator in getattr(statement, "decorator_list", ()):
+            parts = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator)
+            if parts is not None and any(not applied.isdisjoint(dotted) for dotted in self._expansions(parts, self.aliases)):
+                return True
+        return False
+
     def module_matters(self, tree: ast.Module) -> bool:
         """Whether the module-level statements may matter to a file read for its resets: an
         import of a watched function (a re-export that state_facts.ProjectState.canonical
@@ -224,11 +274,8 @@ class _Reader:
             if isinstance(statement, ast.ImportFrom):
                 if any(spelled(alias.name) in applied for alias in statement.names):
                     return True
-            elif isinstance(statement, _DEFINITIONS):
-                for decorator in statement.decorator_list:
-                    parts = _dotted(decorator.func if isinstance(decorator, ast.Call) else decorator)
-                    if parts and any(not applied.isdisjoint(dotted) for dotted in self._expansions(parts, self.aliases)):
-                        return True
+            elif isinstance(statement, _DEFINITIONS) and self.decorates_applied(statement):
+                return True
         return False
 
     def _call(self, call: ast.Call, aliases: Aliases) -> bool:
