@@ -40,7 +40,7 @@ _RESET_HINTS = (
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _NON_ASCII_AS_LETTERS = bytes(range(128)) + b"a" * 128
 # A compound statement at column 0 whose body is still module level.
-_MODULE_BLOCK = re.compile(rb"^(?:if|elif|else|try|except|finally|with|for|while|async|match)\b[^\n]*", re.M)
+_MODULE_BLOCK = re.compile(rb"^(?:if|elif|else|try|except|finally|with|for|while|match)\b[^\n]*", re.M)
 _NEXT_TOP_LEVEL = re.compile(rb"\n(?=[^\s#])")
 _CLASS = re.compile(rb"^[ \t]*class[ \t]+([A-Za-z_]\w*)[ \t]*(?:\(([^)]*)\))?", re.M)
 _DEF = re.compile(rb"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)", re.M)
@@ -381,17 +381,17 @@ class ProjectText:
         return bool(applied) and _decorates(self.read(path), applied)
 
     def mutating(
-        self, path: str, definers: Dict[str, Set[str]], reexported: Dict[str, Set[str]], key: str
+        self, path: str, definers: Dict[str, Dict[bytes, Set[str]]], reexported: Dict[str, Set[bytes]], key: str
     ) -> Set[Tuple[str, str]]:
         """Which of the module-level names in `definers` (name -> the last names of the modules
-        defining it; `reexported`, those of the modules importing it; `key` identifies both)
-        the file may mutate inside a function, as (name, module) pairs: it defines the
-        name, or its imports name the name or its module, and an indented line mutates it (or
-        an import alias of it)."""
+        defining it -> their files; `reexported`, the last names of the modules importing it;
+        `key` identifies both) the file may mutate inside a function, as (name, defining file)
+        pairs: it defines the name, or its imports name the name or its module, and an indented
+        line mutates it (or an import alias of it)."""
         return self._decided(path, ("mutating", key), lambda: self._mutating(path, definers, reexported, key))
 
     def _mutating(
-        self, path: str, definers: Dict[str, Set[str]], reexported: Dict[str, Set[str]], key: str
+        self, path: str, definers: Dict[str, Dict[bytes, Set[str]]], reexported: Dict[str, Set[bytes]], key: str
     ) -> Set[Tuple[str, str]]:
         source = self.read(path)
         if key not in self._defined:
@@ -401,22 +401,24 @@ class ProjectText:
             return set()
         source = spelled_text(source)
         imported = self.imported(path)
-        own = _module_last_name(path)
+        aliases: Dict[bytes, List[bytes]] = {}
+        for original, alias in _AS.findall(_import_text(source)):
+            aliases.setdefault(original, []).append(alias)
         found = set()
         for name in present:
             text = name.decode()
-            # The modules whose `name` this file can reach: its own, those it imports, and any
-            # when it imports the name itself, or names it as the attribute of a module it
-            # imports that imports it in turn (`import app` then `app._cache`: a re-export).
-            reachable = {module for module in definers[text] if module == own or spelled(module) in imported}
-            through = {spelled(module) for module in reexported.get(text, ())} & imported
+            modules = definers[text]
+            # The files defining `name` that this one can reach: itself, the modules it imports,
+            # and any when it imports the name itself, or names it as the attribute of a module
+            # it imports that imports it in turn (`import app` then `app._cache`: a re-export).
+            through = reexported.get(text, set()) & imported
             if name in imported or (through and _attribute_of(source, through, name)):
-                reachable = definers[text]
-            if not reachable:
-                continue
-            aliases = re.findall(rb"\b" + re.escape(name) + rb"[ \t]+as[ \t]+([A-Za-z_]\w*)", source)
-            if any(mutates(source, spelling) for spelling in (name, *aliases)):
-                found |= {(text, module) for module in reachable}
+                reachable = {other for paths in modules.values() for other in paths}
+            else:
+                reachable = {other for module in modules.keys() & imported for other in modules[module]}
+                reachable |= {path} & modules.get(spelled(_module_last_name(path)), set())
+            if reachable and any(mutates(source, spelling) for spelling in (name, *aliases.get(name, ()))):
+                found |= {(text, other) for other in reachable}
         return found
 
     def imported(self, path: str) -> FrozenSet[bytes]:
@@ -488,20 +490,23 @@ def state_candidates(
     that find the re-exports of what further files read import. The files that reset the state
     are found later, from the names the join still flags (see checker.py)."""
     defining = {path: s for path, s in summaries.items() if include_test_state or path not in tests}
-    definers: Dict[str, Set[str]] = {}
+    definers: Dict[str, Dict[bytes, Set[str]]] = {}  # container name -> its modules' last names -> the files
     for path, summary in defining.items():
         for name in summary.containers:
-            definers.setdefault(name, set()).add(_module_last_name(path))
+            definers.setdefault(name, {}).setdefault(spelled(_module_last_name(path)), set()).add(path)
     # The modules importing each name (`app._cache` may be app.store's where app re-exports it).
-    reexported: Dict[str, Set[str]] = {}
+    reexported: Dict[str, Set[bytes]] = {}
     for path, summary in summaries.items():
         for name in summary.imported & definers.keys():
-            reexported.setdefault(name, set()).add(_module_last_name(path))
-    listed = [sorted((name, sorted(modules)) for name, modules in table.items()) for table in (definers, reexported)]
+            reexported.setdefault(name, set()).add(spelled(_module_last_name(path)))
+    listed = (
+        sorted((name, sorted((module, sorted(paths)) for module, paths in modules.items())) for name, modules in definers.items()),
+        sorted((name, sorted(modules)) for name, modules in reexported.items()),
+    )
     key = hashlib.blake2b(repr(listed).encode()).hexdigest()
     mutators = {path: text.mutating(path, definers, reexported, key) for path in summaries} if definers else {}
-    mutated = {pair for pairs in mutators.values() for pair in pairs}  # (name, module's last name)
-    chosen = {path for path, pairs in mutators.items() if pairs}
+    mutated = {pair for pairs in mutators.values() for pair in pairs}  # (name, the file defining it)
+    chosen = {path for path, pairs in mutators.items() if pairs} | {path for _name, path in mutated}
     # Instances: the classes named by module-level instances, up their bases, where a path up
     # reaches a class that assigns a container to an attribute (the rest keep no state).
     bases: Dict[str, Set[str]] = {}
@@ -512,18 +517,13 @@ def state_candidates(
     ancestry = {name: _ancestors(name, bases) for name in {c for s in defining.values() for _n, c in s.instances}}
     kept = {name: chain for name, chain in ancestry.items() if chain & stateful}
     classes = {name for chain in kept.values() for name in chain}
-    stateful: Dict[str, Watch] = {}  # files defining a class that keeps state: its methods are read
+    class_watches: Dict[str, Watch] = {}  # files defining a class that keeps state: its methods are read
     for path, summary in summaries.items():
-        own = _module_last_name(path)
-        if path in defining and (
-            any((name, own) in mutated for name in summary.containers)
-            or summary.caches
-            or any(callee in kept for _name, callee in summary.instances)
-        ):
+        if path in defining and (summary.caches or any(callee in kept for _name, callee in summary.instances)):
             chosen.add(path)
         kept_here = [name for name, _bases in summary.class_bases if name in classes]
         if kept_here:
-            stateful[path] = Watch(classes=_encoded(kept_here), module_level=True)
+            class_watches[path] = Watch(classes=_encoded(kept_here), module_level=True)
     mutated_names = {name for name, _module in mutated}
     # Definitions and imports are module-level statements, always read; of the functions, only
     # those mutating a container can matter, and in the module of an instance, those calling its
@@ -531,9 +531,11 @@ def state_candidates(
     mutating = Watch(targets=_encoded(mutated_names), module_level=True)
     needed: Dict[str, Watch] = {}
     for path in chosen:
-        instances = [name for name, callee in summaries[path].instances if callee in kept]
-        needed[path] = mutating | Watch(registries=_encoded(instances)) if instances and path in defining else mutating
-    for path, watch in stateful.items():
+        instances = _encoded(name for name, callee in summaries[path].instances if callee in kept)
+        # Those of its instances it may apply as decorators (`@register.filter`): registries.
+        registries = instances if instances and path in defining and _decorates(text.read(path), instances) else frozenset()
+        needed[path] = mutating | Watch(registries=registries) if registries else mutating
+    for path, watch in class_watches.items():
         needed[path] = needed[path] | watch if path in needed else watch
     # Re-exports (`from .store import _cache`, `from .dispatcher import Signal` in a package's
     # __init__) join import paths up: those of the names of state and of the classes that keep it.
