@@ -72,6 +72,9 @@ _MUTATION_AFTER = re.compile(
 # A name assigned where it starts a statement's targets, or follows others: `mod.x = v`,
 # `x[k]: T = v`, `other, mod.x = v, w`, `mod.x[k] += v`; what stands before it on its line, and
 # after it.
+_EQUALS = re.compile(rb"[ \t]*=(?!=)")
+_GLOBAL_OR_DEL = re.compile(rb"\b(?:global|del)\b")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _TARGET_BEFORE = re.compile(rb"[ \t]*(?:[^=\n(]*,[ \t]*)?(?:[\w.]*\.)?")
 _ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[^=\n(]*=(?!=)")
 
@@ -80,22 +83,33 @@ def mutates(source: bytes, name: bytes) -> bool:
     """Whether an indented line (in a function, or a module-level block: over-approximated) may
     mutate `name`: `name[k] = v`, `name.append(v)`, `name += v`, `global name`, `mod.name = v`,
     `del name[k]`."""
-    for match in re.finditer(rb"\b" + re.escape(name) + rb"\b", source):
-        line_start = source.rfind(b"\n", 0, match.start()) + 1
+    for start in occurrences(source, name):
+        end = start + len(name)
+        line_start = source.rfind(b"\n", 0, start) + 1
         if source[line_start : line_start + 1] not in (b" ", b"\t"):
             continue  # column 0: runs at import
-        line_end = source.find(b"\n", match.end())
+        line_end = source.find(b"\n", end)
         line = source[line_start : line_end if line_end >= 0 else len(source)]
-        before = source[line_start : match.start()]
-        if _MUTATION_AFTER.match(source, match.end()):
+        before = source[line_start:start]
+        if _MUTATION_AFTER.match(source, end):
             return True
-        if before.rstrip().endswith(b".") and re.match(rb"[ \t]*=(?!=)", source[match.end() : match.end() + 4]):
+        if before.rstrip().endswith(b".") and _EQUALS.match(source, end):
             return True
-        if _TARGET_BEFORE.fullmatch(before) and _ASSIGNED_AFTER.match(source, match.end()):
+        if _TARGET_BEFORE.fullmatch(before) and _ASSIGNED_AFTER.match(source, end):
             return True
-        if re.search(rb"\b(?:global|del)\b", line):
+        if _GLOBAL_OR_DEL.search(line):
             return True
     return False
+
+
+def occurrences(text: bytes, name: bytes) -> Iterator[int]:
+    """Where `name` stands as a whole word in the (ASCII-spelled) text."""
+    at = text.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if (at == 0 or text[at - 1] not in _WORD_BYTES) and (end == len(text) or text[end] not in _WORD_BYTES):
+            yield at
+        at = text.find(name, end)
 
 
 @dataclass(frozen=True)
@@ -342,6 +356,7 @@ class ProjectText:
         self.decisions = decisions
         self._identifiers: Dict[str, FrozenSet[bytes]] = {}
         self._imported: Dict[str, FrozenSet[bytes]] = {}
+        self._aliases: Dict[str, Dict[bytes, List[bytes]]] = {}
         self._defined: Dict[str, FrozenSet[bytes]] = {}  # the names `mutating` asks about, encoded once
         self.answered = False  # some answer was added to `decisions`: worth keeping
 
@@ -400,10 +415,7 @@ class ProjectText:
         if source is None or not present:
             return set()
         source = spelled_text(source)
-        imported = self.imported(path)
-        aliases: Dict[bytes, List[bytes]] = {}
-        for original, alias in _AS.findall(_import_text(source)):
-            aliases.setdefault(original, []).append(alias)
+        imported, aliases = self.imported(path), self._aliases[path]
         found = set()
         for name in present:
             text = name.decode()
@@ -422,9 +434,14 @@ class ProjectText:
         return found
 
     def imported(self, path: str) -> FrozenSet[bytes]:
-        """The names in the file's import statements."""
+        """The names in the file's import statements (and, in `_aliases`, what each imports under
+        another name: original -> aliases)."""
         if path not in self._imported:
-            self._imported[path] = _imported_names(spelled_text(self.read(path) or b""))
+            listed = _import_text(spelled_text(self.read(path) or b""))
+            self._imported[path] = frozenset(_IDENTIFIER.findall(listed))
+            self._aliases[path] = {}
+            for original, alias in _AS.findall(listed):
+                self._aliases[path].setdefault(original, []).append(alias)
         return self._imported[path]
 
     def import_sources(self, path: str, names: FrozenSet[bytes], key: str) -> Tuple[Tuple[int, str], ...]:
@@ -461,10 +478,6 @@ def _attribute_of(source: bytes, owners: Iterable[bytes], name: bytes) -> bool:
 def _import_text(source: bytes) -> bytes:
     """What the file's import statements import (after `import`), side by side."""
     return b" ".join(source[start:end] for _module, (start, end) in _import_statements(source))
-
-
-def _imported_names(source: bytes) -> FrozenSet[bytes]:
-    return frozenset(_IDENTIFIER.findall(_import_text(source)))
 
 
 def _import_statements(source: bytes) -> Iterator[Tuple[Optional[Tuple[int, int]], Tuple[int, int]]]:

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .prefilter import MANAGED_WORD, Watch, identifiers, module_replaced, spelled, spelled_text
+from .prefilter import MANAGED_WORD, Watch, identifiers, module_replaced, occurrences, spelled, spelled_text
 from .state_facts import MUTATING_METHODS
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -38,7 +38,6 @@ _DRAINS = frozenset({b"discard", b"remove"})
 _STORES = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete)
 _RESETTING = (ast.Assign, ast.AnnAssign)  # an attribute assigned: `mod.x = {}` resets mod.x
 _IMPORTS = (ast.Import, ast.ImportFrom)
-_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 EVERYTHING = b"*"  # what a file not parsed at all leaves out: every name its text holds
 Dotted = List[bytes]
@@ -208,15 +207,8 @@ class _Reader:
 
     def lines_naming(self, names: Iterable[bytes]) -> List[int]:
         """The numbers of the lines where one of `names` stands as a word, in order."""
-        text, rows = self.text, set()
-        for name in self.words.intersection(names):
-            at = text.find(name)
-            while at >= 0:
-                end = at + len(name)
-                if (at == 0 or text[at - 1] not in _WORD) and (end == len(text) or text[end] not in _WORD):
-                    rows.add(bisect.bisect_right(self.line_starts, at) + 1)
-                at = text.find(name, end)
-        return sorted(rows)
+        found = {at for name in self.words.intersection(names) for at in occurrences(self.text, name)}
+        return sorted({bisect.bisect_right(self.line_starts, at) + 1 for at in found})
 
     def may_matter(self, function: _Function) -> bool:
         """Whether the function names something of the watch: cheaper than reading it."""
