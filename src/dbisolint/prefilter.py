@@ -238,28 +238,34 @@ def _block_end(source: bytes, start: int) -> int:
 
 _MODULE_RESETS = frozenset({b"setattr", b"delattr", b"patch", b"reload", b"clear", b"cache_clear"})
 _RESET_WORDS = _MODULE_RESETS | {b"global", b"add_done_callback"}
+_ASSIGNED_LATER = re.compile(rb"[^=\n]*=(?!=)")  # an `=` later on the line (not `==`)
+_DECORATOR_LINE = re.compile(rb"[ \t]*@")
+_ATTRIBUTE_BEFORE = re.compile(rb"\.[ \t]*$")  # searched in the few bytes before a name
 
 
 def _assigned(source: Optional[bytes], names: FrozenSet[bytes]) -> bool:
     """Whether a line may assign to something that one of `names` stands in: `store._cache = {}`,
     `limiter._windows, other = {}, 1`."""
-    words = b"|".join(map(re.escape, sorted(names)))
-    return bool(re.search(rb"\b(?:" + words + rb")\b[^=\n]*=(?!=)", spelled_text(source or b"")))
+    text = spelled_text(source or b"")
+    return any(_ASSIGNED_LATER.match(text, at + len(name)) for name in names for at in occurrences(text, name))
 
 
 def module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
     """Whether a line may assign one of `modules` as an attribute: `app.store = fake`."""
-    names = b"|".join(map(re.escape, sorted(modules)))
-    return bool(re.search(rb"\.[ \t]*(?:" + names + rb")\b[^=\n]*=(?!=)", spelled_text(source or b"")))
-
-
-def _decorates(source: Optional[bytes], functions: FrozenSet[bytes]) -> bool:
-    """Whether a decorator line may name one of `functions`, or an import alias of one."""
     text = spelled_text(source or b"")
-    names = b"|".join(map(re.escape, sorted(functions)))
-    spellings = [*functions, *re.findall(rb"\b(?:" + names + rb")[ \t]+as[ \t]+([A-Za-z_]\w*)", text)]
-    decorator = rb"^[ \t]*@[^\n]*\b(?:" + b"|".join(map(re.escape, sorted(set(spellings)))) + rb")\b"
-    return bool(re.search(decorator, text, re.M))
+    return any(
+        _ATTRIBUTE_BEFORE.search(text, max(0, at - 8), at) and _ASSIGNED_LATER.match(text, at + len(name))
+        for name in modules
+        for at in occurrences(text, name)
+    )
+
+
+def _decorates(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
+    """Whether a decorator line may name one of `functions`, or an import alias (original ->
+    aliases) of one."""
+    text = spelled_text(source or b"")
+    spellings = {*functions, *(alias for name in functions for alias in aliases.get(name, ()))}
+    return any(_DECORATOR_LINE.match(text, text.rfind(b"\n", 0, at) + 1) for name in spellings for at in occurrences(text, name))
 
 
 def _cached_functions(source: bytes) -> Iterator[bytes]:
@@ -393,7 +399,7 @@ class ProjectText:
         if not names.isdisjoint(watch.modules) and (not names.isdisjoint(_MODULE_RESETS) or module_replaced(self.read(path), names & watch.modules)):
             return True
         applied = names & watch.appliers
-        return bool(applied) and _decorates(self.read(path), applied)
+        return bool(applied) and _decorates(self.read(path), applied, self.aliases(path))
 
     def mutating(
         self, path: str, definers: Dict[str, Dict[bytes, Set[str]]], reexported: Dict[str, Set[bytes]], key: str
@@ -415,7 +421,7 @@ class ProjectText:
         if source is None or not present:
             return set()
         source = spelled_text(source)
-        imported, aliases = self.imported(path), self._aliases[path]
+        imported, aliases = self.imported(path), self.aliases(path)
         found = set()
         for name in present:
             text = name.decode()
@@ -432,6 +438,11 @@ class ProjectText:
             if reachable and any(mutates(source, spelling) for spelling in (name, *aliases.get(name, ()))):
                 found |= {(text, other) for other in reachable}
         return found
+
+    def aliases(self, path: str) -> Dict[bytes, List[bytes]]:
+        """What the file imports under other names: original -> aliases."""
+        self.imported(path)
+        return self._aliases[path]
 
     def imported(self, path: str) -> FrozenSet[bytes]:
         """The names in the file's import statements (and, in `_aliases`, what each imports under
@@ -546,7 +557,7 @@ def state_candidates(
     for path in chosen:
         instances = _encoded(name for name, callee in summaries[path].instances if callee in kept)
         # Those of its instances it may apply as decorators (`@register.filter`): registries.
-        registries = instances if instances and path in defining and _decorates(text.read(path), instances) else frozenset()
+        registries = instances if instances and path in defining and _decorates(text.read(path), instances, {}) else frozenset()
         needed[path] = mutating | Watch(registries=registries) if registries else mutating
     for path, watch in class_watches.items():
         needed[path] = needed[path] | watch if path in needed else watch
