@@ -70,12 +70,12 @@ _MUTATION_AFTER = re.compile(
 
 
 # A name assigned where it starts a statement's targets, or follows others: `mod.x = v`,
-# `x[k]: T = v`, `other, mod.x = v, w`, `mod.x[k] += v`; what stands before it on its line, and
-# after it.
+# `x[k]: T = v`, `other, mod.x = v, w`, `a = mod.x = v`, `mod.x[k] += v`; what stands before it
+# on its line, and after it.
 _EQUALS = re.compile(rb"[ \t]*=(?!=)")
 _GLOBAL_OR_DEL = re.compile(rb"\b(?:global|del)\b")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_TARGET_BEFORE = re.compile(rb"[ \t]*(?:[^=\n(]*,[ \t]*)?(?:[\w.]*\.)?")
+_TARGET_BEFORE = re.compile(rb"[ \t]*(?:[^=\n(]*(?:,|=(?!=))[ \t]*)*(?:[\w.]*\.)?")
 _ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[^=\n(]*=(?!=)")
 
 
@@ -236,18 +236,24 @@ def _block_end(source: bytes, start: int) -> int:
     return match.start() if match else len(source)
 
 
-_MODULE_RESETS = frozenset({b"setattr", b"delattr", b"patch", b"reload", b"clear", b"cache_clear"})
-_RESET_WORDS = _MODULE_RESETS | {b"global", b"add_done_callback"}
 _ASSIGNED_LATER = re.compile(rb"[^=\n]*=(?!=)")  # an `=` later on the line (not `==`)
 _DECORATOR_LINE = re.compile(rb"[ \t]*@")
 _ATTRIBUTE_BEFORE = re.compile(rb"\.[ \t]*$")  # searched in the few bytes before a name
-
-
-def _assigned(source: Optional[bytes], names: FrozenSet[bytes]) -> bool:
-    """Whether a line may assign to something that one of `names` stands in: `store._cache = {}`,
-    `limiter._windows, other = {}, 1`."""
-    text = spelled_text(source or b"")
-    return any(_ASSIGNED_LATER.match(text, at + len(name)) for name in names for at in occurrences(text, name))
+_ATTRIBUTE_AFTER = re.compile(rb"\s*\.\s*([A-Za-z_]\w*)")
+_CLEAR_AFTER = re.compile(rb"\s*\.\s*(?:cache_)?clear\b")
+# A name that is the first argument, dotted, of reload(...) or patch.dict(...), or the end of one:
+# searched in the bytes before the name, then what follows it.
+# A name in the first or second argument of a call that may reset what it names (state.py reads
+# a dotted owner, then a string): `setattr(app, "store", v)`, `patch("app.store._cache")`,
+# `patch.dict(store._cache)`, `reload(store)`; searched in the bytes before the name.
+_RESET_CALL_BEFORE = re.compile(
+    rb"\b(setattr|delattr|patch|object|dict|reload)\s*\(\s*(?:[\w.]+\s*,\s*)?(?:(['\"])[\w.]*|(?:[A-Za-z_]\w*\s*\.\s*)*)$"
+)
+_ARGUMENT_ENDS = re.compile(rb"\s*[,)]")
+_STRING_ENDS = re.compile(rb"['\"]")
+_CHAIN_CLEARED = re.compile(rb"(?:\s*\.\s*[A-Za-z_]\w*)*\s*\.\s*(?:cache_)?clear\b")  # `x._windows.clear()`
+_DRAIN_BEFORE = re.compile(rb"\badd_done_callback\s*\(\s*(?:[A-Za-z_]\w*\s*\.\s*)*$")
+_GLOBAL_BEFORE = re.compile(rb"\bglobal\b[^\n]*$")
 
 
 def module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
@@ -258,6 +264,65 @@ def module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
         for name in modules
         for at in occurrences(text, name)
     )
+
+
+def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
+    """Whether the text may reset, reload or replace one of `modules` (or an import alias of one)
+    as a whole, as slicing.py reads it: `store.clear()`, `setattr(app, "store", ...)`,
+    `patch("app.store")`, `patch.dict(store)`, `reload(store)`, `app.store = fake`."""
+    text = spelled_text(source or b"")
+    spellings = _with_aliases(modules, aliases)
+    for name in spellings:
+        for at in occurrences(text, name):
+            end = at + len(name)
+            if _CLEAR_AFTER.match(text, end):
+                return True
+            call = _RESET_CALL_BEFORE.search(text, max(0, at - 200), at)
+            # The module must end what the call names: `"app.store"`, `app.store,`.
+            if call and (_STRING_ENDS.match(text, end) if call.group(2) else _ARGUMENT_ENDS.match(text, end)):
+                return True
+    return module_replaced(text, spellings)
+
+
+def _target_reset(source: Optional[bytes], targets: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
+    """Whether the text may reset or drain something one of `targets` (or an import alias of one)
+    stands in, as slicing.py reads it: `x.clear()`, `limiter._windows.clear()`, `setattr(store,
+    "_cache", {})`, `patch.dict(store._cache)`, `store._cache = {}`, `global _cache`,
+    `add_done_callback(_tasks.discard)`."""
+    text = spelled_text(source or b"")
+    for name in _with_aliases(targets, aliases):
+        for at in occurrences(text, name):
+            end = at + len(name)
+            line_start = text.rfind(b"\n", 0, at) + 1
+            if (
+                _CHAIN_CLEARED.match(text, end)
+                or _RESET_CALL_BEFORE.search(text, max(0, at - 200), at)
+                or _DRAIN_BEFORE.search(text, max(0, at - 200), at)
+                or _GLOBAL_BEFORE.search(text, line_start, at)
+                or (_TARGET_BEFORE.fullmatch(text, line_start, at) and _ASSIGNED_AFTER.match(text, end))
+            ):
+                return True
+    return False
+
+
+def _with_aliases(names: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> FrozenSet[bytes]:
+    return frozenset({*names, *(alias for name in names for alias in aliases.get(name, ()))})
+
+
+def _method_called(source: Optional[bytes], watch: Watch, aliases: Dict[bytes, List[bytes]]) -> bool:
+    """Whether the text may call a watched method on an instance it is watched on (or an
+    import alias of that instance): `limiter.reset()`."""
+    text = spelled_text(source or b"")
+    watched: Dict[bytes, Set[bytes]] = {}  # instance (or alias) -> its watched methods
+    for method, instance in watch.methods:
+        for name in (instance, *aliases.get(instance, ())):
+            watched.setdefault(name, set()).add(method)
+    for name, methods in watched.items():
+        for at in occurrences(text, name):
+            after = _ATTRIBUTE_AFTER.match(text, at + len(name))
+            if after and after.group(1) in methods:
+                return True
+    return False
 
 
 def _decorates(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
@@ -389,14 +454,15 @@ class ProjectText:
 
     def _may_reset(self, path: str, watch: Watch) -> bool:
         names = self.identifiers(path)  # the text is read only where a name asks for it
-        if not names.isdisjoint(watch.functions) or MANAGED_WORD in names or watch.names_a_method(names):
+        if not names.isdisjoint(watch.functions) or MANAGED_WORD in names:
             return True
-        # Every reset of a target (slicing.py) is a call of one of _RESET_WORDS or an assignment.
+        if watch.names_a_method(names) and _method_called(self.read(path), watch, self.aliases(path)):
+            return True
         targets = names & watch.targets
-        if targets and (not names.isdisjoint(_RESET_WORDS) or _assigned(self.read(path), targets)):
+        if targets and _target_reset(self.read(path), targets, self.aliases(path)):
             return True
-        # A module reloaded, patched or replaced as a whole: `setattr(app, "store", ...)`.
-        if not names.isdisjoint(watch.modules) and (not names.isdisjoint(_MODULE_RESETS) or module_replaced(self.read(path), names & watch.modules)):
+        modules = names & watch.modules
+        if modules and _module_reset(self.read(path), modules, self.aliases(path)):
             return True
         applied = names & watch.appliers
         return bool(applied) and _decorates(self.read(path), applied, self.aliases(path))
