@@ -58,8 +58,8 @@ def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines()
     assert len(lines) == len(SUITE.splitlines())
     cst.parse_module(text)
     assert "store.get" not in text and "inner" not in text  # emptied: they reset nothing
-    assert lines[10] == "        pass" and lines[14] == "        pass"
-    assert "    def test_skipped(self):" in lines  # headers and decorators stay: roles and names stay
+    assert not lines[9].strip() and not lines[10].strip(), "a method without decorators is left out"
+    assert lines[14] == "        pass" and "    def test_skipped(self):" in lines, "decorated: its header stays"
     assert "store._cache.clear()" in text  # names the watched target
     assert "_forget()" in text  # calls a kept function of the file
     assert "def unrelated(x): return x" in text  # a body on the header's line is left alone

@@ -166,7 +166,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     tree, refusal = cpython_tree(source)
     if refusal is not None:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
-    left_out = b""
+    left_out, whole = b"", source
     if task.watch is not None and tree is not None and task.fix is None and not task.edits:
         sliced = slice_for(source, tree, task.watch, task.before)  # type: ignore[arg-type]
         if sliced.same:
@@ -180,6 +180,8 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
         visitor = FileVisitor(task.module)
         walk(module, visitor)
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, LookupError, RecursionError) as error:
+        if source is not whole:  # slicing.py should leave a text that parses: read the file whole
+            return analyse_source(replace(task, watch=None, before=None), whole)
         return FileReport(task.path, problems=(decode_problem(task.path, error),))
     try:
         report = _FileAnalysis(task, source, module, visitor, tree).report()

@@ -38,6 +38,10 @@ _DRAINS = frozenset({b"discard", b"remove"})
 _STORES = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete)
 _RESETTING = (ast.Assign, ast.AnnAssign)  # an attribute assigned: `mod.x = {}` resets mod.x
 _IMPORTS = (ast.Import, ast.ImportFrom)
+_SIMPLE = (
+    ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Pass, ast.Import, ast.ImportFrom,
+    ast.Delete, ast.Return, ast.Raise, ast.Assert, ast.Global, ast.Nonlocal, ast.Break, ast.Continue,
+)  # fmt: skip
 
 EVERYTHING = b"*"  # what a file not parsed at all leaves out: every name its text holds
 Dotted = List[bytes]
@@ -74,11 +78,13 @@ def slice_for(source: bytes, tree: ast.Module, watch: Watch, before: Optional[Wa
     if not emptied or b"\r" in source.replace(b"\r\n", b""):
         return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
     spans = [(function.body_line, function.last_line) for function in emptied]
-    if not watch.module_level:  # read for its resets alone: what class bodies hold beside them is left out too
-        kept = {id(function.node) for function in mattering}
-        dropped = _class_level(tree.body, kept, reader.decorates_applied, lines)
-        emptied = [function for function in emptied if id(function.node) not in dropped]
-        spans += dropped.values()
+    # What class bodies hold beside the functions that matter is left out too, but for methods
+    # whose decorators may be applied at import (all of them, for a file read for its definitions).
+    kept = {id(function.node) for function in mattering}
+    decorated = _decorated if watch.module_level else reader.decorates_applied
+    dropped = _class_level(tree.body, kept, decorated, lines)
+    emptied = [function for function in emptied if id(function.node) not in dropped]
+    spans += dropped.values()
     left_out = reader.with_aliased(identifiers(b" ".join(reader.span(first, last) for first, last in spans)))
     for function in emptied:
         lines[function.body_line - 1] = function.indent + b"pass" + _ending(lines[function.body_line - 1])  # type: ignore[operator]
@@ -109,12 +115,17 @@ def _plan(text: bytes, tree: ast.Module, watch: Watch, functions: List["_Functio
     return reader, mattering, needed
 
 
+def _decorated(statement: ast.stmt) -> bool:
+    return bool(getattr(statement, "decorator_list", None))
+
+
 def _class_level(
     body: Sequence[ast.stmt], kept: Set[int], keep_decorated: Callable[[ast.stmt], bool], lines: List[bytes]
 ) -> Dict[int, Tuple[int, int]]:
-    """Leave out of class bodies every statement but the kept functions, the functions whose
-    decorators may matter and the classes: their lines become empty (a body left empty gets
-    `pass`), in `lines` and in the tree alike. The statements left out, by id, with their lines."""
+    """Leave out of class bodies their simple statements and their functions but those kept and
+    those whose decorators may matter (classes and blocks stay, read the same way): their lines
+    become empty (a body left empty gets `pass`), in `lines` and in the tree alike. The
+    statements left out, by id, with their lines."""
     dropped: Dict[int, Tuple[int, int]] = {}
     for statement in _module_level(body):
         if not isinstance(statement, ast.ClassDef) or statement.body[0].lineno == statement.lineno:
@@ -122,7 +133,7 @@ def _class_level(
         staying = [
             inner
             for inner in statement.body
-            if isinstance(inner, ast.ClassDef)
+            if not isinstance(inner, (*_FUNCTIONS, *_SIMPLE))  # classes, and blocks that may hold functions
             or (isinstance(inner, _FUNCTIONS) and (id(inner) in kept or keep_decorated(inner)))
         ]
         if len(staying) == len(statement.body):
