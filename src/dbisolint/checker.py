@@ -127,7 +127,7 @@ def check(
                 run.complete_state_facts()
             if run.urls_on:
                 run.complete_url_facts()
-            read = [(str(item.path), run._interned(item.watch)) for item in run.items.values() if item.report]
+            read = [(str(item.path), run.interned(item.watch)) for item in run.items.values() if item.report]
             run.cache.remember_selection(key, read, run.watched)
     result = run.collect()
     run.cache.texts_changed |= any(text.answered for text in run.texts.values())
@@ -306,10 +306,10 @@ class _Run:
             state=self.settings if self.state_on else None,
             urls=self.urls_on,
             max_bytes=self.config.max_file_kb * 1024,
-            watch=self._interned(item.watch) if plain else None,
+            watch=self.interned(item.watch) if plain else None,
         )
 
-    def _interned(self, watch: Optional[Watch]) -> Optional[Watch]:
+    def interned(self, watch: Optional[Watch]) -> Optional[Watch]:
         """One object for equal watches: the cache then stores each once."""
         return None if watch is None else self._watches.setdefault(watch.key, watch)
 
@@ -334,6 +334,7 @@ class _Run:
                 pending.append((item, task))
         if not pending:
             return
+        # A file read again under a wider watch says when that reads the same of it (slicing.py).
         sent = [(replace(task, before=item.before[0]) if item.before and task.watch else task, item.source) for item, task in pending]
         reports = self.workers.analyse_all(sent, self._progress(len(pending)))
         for (item, task), report in zip(pending, reports):
