@@ -309,18 +309,18 @@ def _with_aliases(names: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) ->
     return frozenset({*names, *(alias for name in names for alias in aliases.get(name, ()))})
 
 
-def _method_called(source: Optional[bytes], watch: Watch, aliases: Dict[bytes, List[bytes]]) -> bool:
-    """Whether the text may call a watched method on an instance it is watched on (or an
+def _method_called(source: Optional[bytes], methods: FrozenSet[Tuple[bytes, bytes]], aliases: Dict[bytes, List[bytes]]) -> bool:
+    """Whether the text may call one of `methods` (method, instance) on its instance (or an
     import alias of that instance): `limiter.reset()`."""
     text = spelled_text(source or b"")
     watched: Dict[bytes, Set[bytes]] = {}  # instance (or alias) -> its watched methods
-    for method, instance in watch.methods:
+    for method, instance in methods:
         for name in (instance, *aliases.get(instance, ())):
             watched.setdefault(name, set()).add(method)
-    for name, methods in watched.items():
+    for name, names in watched.items():
         for at in occurrences(text, name):
             after = _ATTRIBUTE_AFTER.match(text, at + len(name))
-            if after and after.group(1) in methods:
+            if after and after.group(1) in names:
                 return True
     return False
 
@@ -450,22 +450,24 @@ class ProjectText:
         """Whether the file may reset something `watch` describes, call a function that does, or
         apply a function that fills it as a decorator at import (over-approximated on the names
         the text holds; slicing.py then reads its functions more closely)."""
-        return self._decided(path, ("may_reset", watch.key), lambda: self._may_reset(path, watch))
-
-    def _may_reset(self, path: str, watch: Watch) -> bool:
         names = self.identifiers(path)  # the text is read only where a name asks for it
         if not names.isdisjoint(watch.functions) or MANAGED_WORD in names:
             return True
-        if watch.names_a_method(names) and _method_called(self.read(path), watch, self.aliases(path)):
-            return True
-        targets = names & watch.targets
-        if targets and _target_reset(self.read(path), targets, self.aliases(path)):
-            return True
-        modules = names & watch.modules
-        if modules and _module_reset(self.read(path), modules, self.aliases(path)):
-            return True
-        applied = names & watch.appliers
-        return bool(applied) and _decorates(self.read(path), applied, self.aliases(path))
+        methods = frozenset(pair for pair in watch.methods if pair[0] in names and pair[1] in names)
+        return (
+            self._text_shows(path, "method_called", methods, _method_called)
+            or self._text_shows(path, "target_reset", names & watch.targets, _target_reset)
+            or self._text_shows(path, "module_reset", names & watch.modules, _module_reset)
+            or self._text_shows(path, "decorates", names & watch.appliers, _decorates)
+        )
+
+    def _text_shows(self, path: str, question: str, named: FrozenSet[T], shows: Callable[..., bool]) -> bool:
+        """Whether the text shows what `shows` looks for about the watched names it holds. The
+        answer is kept by those names, not by the whole watch: the next round's wider watch, or
+        the next run's, mostly asks the same of a file."""
+        if not named:
+            return False
+        return self._decided(path, (question, repr(sorted(named))), lambda: shows(self.read(path), named, self.aliases(path)))
 
     def mutating(
         self, path: str, definers: Dict[str, Dict[bytes, Set[str]]], reexported: Dict[str, Set[bytes]], key: str
