@@ -165,6 +165,7 @@ MUTATIONS = [
     "del {_cache}[key]",
     "{_items}.append(key)",
     "{_items} += [key]",
+    "{module}._items += [key]",
     "{limiter}.hit(key)",
     "{settings}()",
 ]
@@ -181,6 +182,9 @@ RESETS = [
     'monkeypatch.setattr("app.store._items", [])',
     "{module}._cache = {{}}",
     "{module}._items, unused = [], 1",
+    "({module}._items,\n        unused) = [], 1",
+    "{limiter}._windows = {{}}",
+    "from importlib import reload as fresh; fresh({module})",
     "importlib.reload({module})",
     "{_registry_reset}",
     'mock.patch.dict("app.store._cache", clear=True).start()',

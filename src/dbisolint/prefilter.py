@@ -75,8 +75,15 @@ _MUTATION_AFTER = re.compile(
 _EQUALS = re.compile(rb"[ \t]*=(?!=)")
 _GLOBAL_OR_DEL = re.compile(rb"\b(?:global|del)\b")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
-_TARGET_BEFORE = re.compile(rb"[ \t]*(?:[^=\n(]*(?:,|=(?!=))[ \t]*)*(?:[\w.]*\.)?")
+# (Brackets may open a target list: `(mod.x, other) = v, w`.)
+_TARGET_BEFORE = re.compile(rb"[ \t(\[]*(?:[^=\n(]*(?:,|=(?!=))[ \t(\[]*)*(?:[\w.]*\.)?")
 _ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[^=\n(]*=(?!=)")
+# The same, of an attribute, or of the name's own attribute: the only stores state.py reads as
+# resets (a bare name assigned in a function resets only under `global`, found by _GLOBAL_BEFORE);
+# after a comma, the target list may go on over lines inside its brackets.
+_ATTRIBUTE_TARGET_BEFORE = re.compile(rb"[ \t(\[]*(?:[^=\n(]*(?:,|=(?!=))[ \t(\[]*)*[\w.]*\.")
+_LIST_ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[^=\n(,]*(?:,[^=]{0,300}?)?=(?!=)")
+_OWNER_ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[ \t]*\.[^=\n(,]*(?:,[^=]{0,300}?)?=(?!=)")  # `name.attr = v`
 
 
 def mutates(source: bytes, name: bytes) -> bool:
@@ -236,31 +243,35 @@ def _block_end(source: bytes, start: int) -> int:
     return match.start() if match else len(source)
 
 
-_ASSIGNED_LATER = re.compile(rb"[^=\n]*=(?!=)")  # an `=` later on the line (not `==`)
 _DECORATOR_LINE = re.compile(rb"[ \t]*@")
 _ATTRIBUTE_BEFORE = re.compile(rb"\.[ \t]*$")  # searched in the few bytes before a name
+# What follows an attribute assigned: `=` (or `+=`...); an annotation, a closing bracket or the rest
+# of a target list, then `=` (a target list over lines inside brackets: `(app.store,\n b) = fakes`).
+_REPLACED_AFTER = re.compile(rb"(?:\s|\\)*(?:(?://|\*\*|<<|>>|[-+*/%&|^@])?=(?!=)|[:)\]][^=\n]*=(?!=)|,[^=]{0,300}?=(?!=))")
 _ATTRIBUTE_AFTER = re.compile(rb"\s*\.\s*([A-Za-z_]\w*)")
 _CLEAR_AFTER = re.compile(rb"\s*\.\s*(?:cache_)?clear\b")
-# A name that is the first argument, dotted, of reload(...) or patch.dict(...), or the end of one:
-# searched in the bytes before the name, then what follows it.
 # A name in the first or second argument of a call that may reset what it names (state.py reads
 # a dotted owner, then a string): `setattr(app, "store", v)`, `patch("app.store._cache")`,
 # `patch.dict(store._cache)`, `reload(store)`; searched in the bytes before the name.
 _RESET_CALL_BEFORE = re.compile(
-    rb"\b(setattr|delattr|patch|object|dict|reload)\s*\(\s*(?:[\w.]+\s*,\s*)?(?:(['\"])[\w.]*|(?:[A-Za-z_]\w*\s*\.\s*)*)$"
+    rb"\b(setattr|delattr|patch|patch\s*\.\s*(?:object|dict)|reload)\s*\(\s*(?:[\w.]+\s*,\s*)?(?:(['\"])[\w.]*|(?:[A-Za-z_]\w*\s*\.\s*)*)$"
 )
+# Functions whose calls state.py reads as resets by their qualified names: under an import alias,
+# their calls are not spelled as _RESET_CALL_BEFORE looks for.
+_RESOLVED_RESETTERS = (b"reload",)
 _ARGUMENT_ENDS = re.compile(rb"\s*[,)]")
 _STRING_ENDS = re.compile(rb"['\"]")
 _CHAIN_CLEARED = re.compile(rb"(?:\s*\.\s*[A-Za-z_]\w*)*\s*\.\s*(?:cache_)?clear\b")  # `x._windows.clear()`
 _DRAIN_BEFORE = re.compile(rb"\badd_done_callback\s*\(\s*(?:[A-Za-z_]\w*\s*\.\s*)*$")
-_GLOBAL_BEFORE = re.compile(rb"\bglobal\b[^\n]*$")
+_GLOBAL_BEFORE = re.compile(rb"\bglobal\b(?:[^\n]|\\\n)*$")  # continued lines too
 
 
 def module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
-    """Whether a line may assign one of `modules` as an attribute: `app.store = fake`."""
+    """Whether a statement may assign one of `modules` as an attribute: `app.store = fake`,
+    `app.store: Store = fake`, `app.store, other = fakes` (not `app.store[key] = value`)."""
     text = spelled_text(source or b"")
     return any(
-        _ATTRIBUTE_BEFORE.search(text, max(0, at - 8), at) and _ASSIGNED_LATER.match(text, at + len(name))
+        _ATTRIBUTE_BEFORE.search(text, max(0, at - 8), at) and _REPLACED_AFTER.match(text, at + len(name))
         for name in modules
         for at in occurrences(text, name)
     )
@@ -270,6 +281,8 @@ def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: D
     """Whether the text may reset, reload or replace one of `modules` (or an import alias of one)
     as a whole, as slicing.py reads it: `store.clear()`, `setattr(app, "store", ...)`,
     `patch("app.store")`, `patch.dict(store)`, `reload(store)`, `app.store = fake`."""
+    if any(name in aliases for name in _RESOLVED_RESETTERS):
+        return True
     text = spelled_text(source or b"")
     spellings = _with_aliases(modules, aliases)
     for name in spellings:
@@ -289,6 +302,8 @@ def _target_reset(source: Optional[bytes], targets: FrozenSet[bytes], aliases: D
     stands in, as slicing.py reads it: `x.clear()`, `limiter._windows.clear()`, `setattr(store,
     "_cache", {})`, `patch.dict(store._cache)`, `store._cache = {}`, `global _cache`,
     `add_done_callback(_tasks.discard)`."""
+    if any(name in aliases for name in _RESOLVED_RESETTERS):
+        return True
     text = spelled_text(source or b"")
     for name in _with_aliases(targets, aliases):
         for at in occurrences(text, name):
@@ -298,8 +313,9 @@ def _target_reset(source: Optional[bytes], targets: FrozenSet[bytes], aliases: D
                 _CHAIN_CLEARED.match(text, end)
                 or _RESET_CALL_BEFORE.search(text, max(0, at - 200), at)
                 or _DRAIN_BEFORE.search(text, max(0, at - 200), at)
-                or _GLOBAL_BEFORE.search(text, line_start, at)
-                or (_TARGET_BEFORE.fullmatch(text, line_start, at) and _ASSIGNED_AFTER.match(text, end))
+                or _GLOBAL_BEFORE.search(text, max(0, at - 200), at)
+                or (_ATTRIBUTE_TARGET_BEFORE.fullmatch(text, line_start, at) and _LIST_ASSIGNED_AFTER.match(text, end))
+                or (_TARGET_BEFORE.fullmatch(text, line_start, at) and _OWNER_ASSIGNED_AFTER.match(text, end))
             ):
                 return True
     return False
@@ -453,12 +469,17 @@ class ProjectText:
         names = self.identifiers(path)  # the text is read only where a name asks for it
         if not names.isdisjoint(watch.functions) or MANAGED_WORD in names:
             return True
-        methods = frozenset(pair for pair in watch.methods if pair[0] in names and pair[1] in names)
+        instances_of = watch.instances_of
+        methods = frozenset(
+            (method, instance) for method in names & instances_of.keys() for instance in instances_of[method] & names
+        )
+        applied = names & watch.appliers
         return (
             self._text_shows(path, "method_called", methods, _method_called)
             or self._text_shows(path, "target_reset", names & watch.targets, _target_reset)
             or self._text_shows(path, "module_reset", names & watch.modules, _module_reset)
-            or self._text_shows(path, "decorates", names & watch.appliers, _decorates)
+            or self._text_shows(path, "decorates", applied, _decorates)
+            or bool(applied and applied & self.imported(path))  # a re-export of one (slicing.py reads it)
         )
 
     def _text_shows(self, path: str, question: str, named: FrozenSet[T], shows: Callable[..., bool]) -> bool:
