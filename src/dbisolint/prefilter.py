@@ -341,6 +341,11 @@ def _method_called(source: Optional[bytes], methods: FrozenSet[Tuple[bytes, byte
     return False
 
 
+def _imports_any(source: Optional[bytes], names: FrozenSet[bytes], _aliases: Dict[bytes, List[bytes]]) -> bool:
+    """Whether an import statement of the text names one of `names`."""
+    return not names.isdisjoint(_IDENTIFIER.findall(_import_text(spelled_text(source or b""))))
+
+
 def _decorates(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
     """Whether a decorator line may name one of `functions`, or an import alias (original ->
     aliases) of one."""
@@ -479,7 +484,7 @@ class ProjectText:
             or self._text_shows(path, "target_reset", names & watch.targets, _target_reset)
             or self._text_shows(path, "module_reset", names & watch.modules, _module_reset)
             or self._text_shows(path, "decorates", applied, _decorates)
-            or bool(applied and applied & self.imported(path))  # a re-export of one (slicing.py reads it)
+            or self._text_shows(path, "imports", applied, _imports_any)  # a re-export of one (slicing.py reads it)
         )
 
     def _text_shows(self, path: str, question: str, named: FrozenSet[T], shows: Callable[..., bool]) -> bool:
