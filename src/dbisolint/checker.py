@@ -269,7 +269,7 @@ class _Run:
         if project not in self.texts:
             self.texts[project] = ProjectText(
                 lambda path: self.by_name[path].source if self._read(self.by_name[path]) else None,
-                lambda path: self._known_text(path).words if self._known_text(path) else None,  # type: ignore[union-attr]
+                self._known_text,
                 self._decisions,
             )
         return self.texts[project]

@@ -131,6 +131,7 @@ class TextSummary:
     class_bases: Tuple[Tuple[str, str], ...]  # (class, text of its bases)
     reset_hints: bool  # words of an autouse fixture, a per-test hook, a clear, a managed table
     imported: FrozenSet[str]  # the names its import statements hold
+    aliases: Tuple[Tuple[str, str], ...]  # (original, alias) of each `original as alias` they hold
 
 
 class Summarizer:
@@ -169,7 +170,8 @@ class Summarizer:
         classes = _CLASS.findall(source) if b"class" in source else []
         listed = _import_text(source)
         # An instance of a class imported under another name is one of the class's own name.
-        originals = {alias: original for original, alias in _AS.findall(listed)}
+        renamed = _AS.findall(listed)
+        originals = {alias: original for original, alias in renamed}
         return TextSummary(
             engine=any(name in source for name in self.factory_names),
             containers=_text(containers),
@@ -181,6 +183,7 @@ class Summarizer:
             class_bases=tuple((name.decode(), bases.decode()) for name, bases in classes),
             reset_hints=any(hint in source for hint in _RESET_HINTS),
             imported=_text(_IDENTIFIER.findall(listed)),
+            aliases=tuple((original.decode(), alias.decode()) for original, alias in renamed),
         )
 
 
@@ -259,6 +262,7 @@ _RESET_CALL_BEFORE = re.compile(
 # Functions whose calls state.py reads as resets by their qualified names: under an import alias,
 # their calls are not spelled as _RESET_CALL_BEFORE looks for.
 _RESOLVED_RESETTERS = (b"reload",)
+_RESET_CALL_WORDS = (b"setattr", b"delattr", b"patch", b"reload")
 _ARGUMENT_ENDS = re.compile(rb"\s*[,)]")
 _STRING_ENDS = re.compile(rb"['\"]")
 _CHAIN_CLEARED = re.compile(rb"(?:\s*\.\s*[A-Za-z_]\w*)*\s*\.\s*(?:cache_)?clear\b")  # `x._windows.clear()`
@@ -285,12 +289,13 @@ def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: D
         return True
     text = spelled_text(source or b"")
     spellings = _with_aliases(modules, aliases)
+    calls = _names_a_reset_call(text)
     for name in spellings:
         for at in occurrences(text, name):
             end = at + len(name)
             if _CLEAR_AFTER.match(text, end):
                 return True
-            call = _RESET_CALL_BEFORE.search(text, max(0, at - 200), at)
+            call = calls and _RESET_CALL_BEFORE.search(text, max(0, at - 200), at)
             # The module must end what the call names: `"app.store"`, `app.store,`.
             if call and (_STRING_ENDS.match(text, end) if call.group(2) else _ARGUMENT_ENDS.match(text, end)):
                 return True
@@ -305,20 +310,26 @@ def _target_reset(source: Optional[bytes], targets: FrozenSet[bytes], aliases: D
     if any(name in aliases for name in _RESOLVED_RESETTERS):
         return True
     text = spelled_text(source or b"")
+    calls, drains, declared = _names_a_reset_call(text), b"add_done_callback" in text, b"global" in text
     for name in _with_aliases(targets, aliases):
         for at in occurrences(text, name):
             end = at + len(name)
             line_start = text.rfind(b"\n", 0, at) + 1
             if (
                 _CHAIN_CLEARED.match(text, end)
-                or _RESET_CALL_BEFORE.search(text, max(0, at - 200), at)
-                or _DRAIN_BEFORE.search(text, max(0, at - 200), at)
-                or _GLOBAL_BEFORE.search(text, max(0, at - 200), at)
+                or (calls and _RESET_CALL_BEFORE.search(text, max(0, at - 200), at))
+                or (drains and _DRAIN_BEFORE.search(text, max(0, at - 200), at))
+                or (declared and _GLOBAL_BEFORE.search(text, max(0, at - 200), at))
                 or (_ATTRIBUTE_TARGET_BEFORE.fullmatch(text, line_start, at) and _LIST_ASSIGNED_AFTER.match(text, end))
                 or (_TARGET_BEFORE.fullmatch(text, line_start, at) and _OWNER_ASSIGNED_AFTER.match(text, end))
             ):
                 return True
     return False
+
+
+def _names_a_reset_call(text: bytes) -> bool:
+    """Whether _RESET_CALL_BEFORE can match anywhere in the text (cheaper than each search)."""
+    return any(word in text for word in _RESET_CALL_WORDS)
 
 
 def _with_aliases(names: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> FrozenSet[bytes]:
@@ -439,11 +450,11 @@ class ProjectText:
     def __init__(
         self,
         read: Callable[[str], Optional[bytes]],
-        words: Callable[[str], Optional[bytes]] = lambda path: None,
+        learnt: Callable[[str], Optional[FileText]] = lambda path: None,
         decisions: Callable[[str], Optional[Dict[Tuple[str, str], object]]] = lambda path: None,
     ) -> None:
         self.read = read
-        self.words = words  # a file's identifiers, space-separated, when known without reading it
+        self.learnt = learnt  # what learn_text learnt of a file, when known without reading it
         # Per file, the answers already given for a question (kept in the cache across runs).
         self.decisions = decisions
         self._identifiers: Dict[str, FrozenSet[bytes]] = {}
@@ -454,8 +465,8 @@ class ProjectText:
 
     def identifiers(self, path: str) -> FrozenSet[bytes]:
         if path not in self._identifiers:
-            known = self.words(path)
-            self._identifiers[path] = frozenset(known.split()) if known is not None else identifiers(self.read(path))
+            known = self.learnt(path)
+            self._identifiers[path] = frozenset(known.words.split()) if known is not None else identifiers(self.read(path))
         return self._identifiers[path]
 
     def _decided(self, path: str, question: Tuple[str, str], answer: Callable[[], T]) -> T:
@@ -542,10 +553,17 @@ class ProjectText:
         """The names in the file's import statements (and, in `_aliases`, what each imports under
         another name: original -> aliases)."""
         if path not in self._imported:
-            listed = _import_text(spelled_text(self.read(path) or b""))
-            self._imported[path] = frozenset(_IDENTIFIER.findall(listed))
+            known = self.learnt(path)
+            if known is not None:
+                summary: TextSummary = known.summary  # type: ignore[assignment]
+                names = frozenset(name.encode() for name in summary.imported)
+                renamed = [(original.encode(), alias.encode()) for original, alias in summary.aliases]
+            else:
+                listed = _import_text(spelled_text(self.read(path) or b""))
+                names, renamed = frozenset(_IDENTIFIER.findall(listed)), _AS.findall(listed)
+            self._imported[path] = names
             self._aliases[path] = {}
-            for original, alias in _AS.findall(listed):
+            for original, alias in renamed:
                 self._aliases[path].setdefault(original, []).append(alias)
         return self._imported[path]
 
