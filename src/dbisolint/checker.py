@@ -190,10 +190,14 @@ class _Run:
         self.watched: Dict[Project, Watch] = {}  # what a file must name to matter to the join
         self.chains: Dict[Project, ReexportChains] = {}
         self._watches: Dict[str, Watch] = {}
+        self._projects: Dict[Path, Project] = {}  # by folder: most files share theirs with others
 
     def add(self, path: Path, reported: bool, given: Optional[bytes] = None) -> None:
         if path not in self.items or given is not None:
-            project = Project.of_folder(path.parent, self.config)  # a file (or an editor's buffer)
+            folder = path.parent
+            if folder not in self._projects:  # a file (or an editor's buffer)
+                self._projects[folder] = Project.of_folder(folder, self.config)
+            project = self._projects[folder]
             self.items[path] = _Item(path, display_path(path), reported, project, project.is_test(path))
             self.by_name[str(path)] = self.items[path]
         if given is not None:
@@ -353,8 +357,13 @@ class _Run:
             self.cache.put(str(item.path), item.entry)
 
     def _fixed_or_edited(self, item: _Item) -> bool:
-        """Whether the file's fixes or their edits are asked for: then it is read whole."""
-        return bool(self.fix or self.edits) and item.reported
+        """Whether the file's fixes or their edits are asked for: then it is read whole. Only an
+        engine call is fixed in its own file, and only a file naming a factory can hold one (the
+        state rules' fixes go to conftest.py, from the facts)."""
+        if not (self.fix or self.edits) or not item.reported:
+            return False
+        text = item.entry.text if item.entry is not None else None
+        return text is None or text.summary.engine  # type: ignore[attr-defined, no-any-return]
 
     def _reuse(self, item: _Item) -> bool:
         """Take the report cached for a file read in part under another watch (the watch depends

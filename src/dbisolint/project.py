@@ -41,7 +41,7 @@ def _marked_folder(folder: Path) -> Optional[Path]:
 
 def display_path(path: Path) -> str:
     """Paths are shown relative to the current folder when they are inside it, as ruff does."""
-    return _relative(str(path), _prefix(Path.cwd()))
+    return _relative(str(path), os.path.join(os.getcwd(), ""))  # no Path built per file
 
 
 @dataclass(frozen=True)
