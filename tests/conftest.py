@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 import pytest
 
@@ -59,26 +59,41 @@ def copy_fixture(tmp_path: Path):
 
 
 @pytest.fixture
-def parsed(monkeypatch) -> List[str]:
+def parsed(monkeypatch) -> "Parses":
     """The paths of the files that the checks of a test (run in this process) give to libcst's
-    parser, in order."""
+    parser while analysing them, in order, and in `texts` the last text given for each."""
     from dbisolint import analysis
 
-    paths: List[str] = []
+    paths = Parses()
     current: List[str] = []
     analyse_source, parse_module = analysis.analyse_source, analysis.cst.parse_module
 
     def analysing(task, source):  # type: ignore[no-untyped-def]
         current[:] = [task.path]
-        return analyse_source(task, source)
+        try:
+            return analyse_source(task, source)
+        finally:
+            current.clear()  # what fixes parse afterwards (conftest.py, the fixture) is no file's
 
     def parsing(source, *args, **kwargs):  # type: ignore[no-untyped-def]
-        paths.extend(current)
+        for path in current:
+            paths.append(path)
+            paths.texts[path] = source.decode() if isinstance(source, bytes) else source
         return parse_module(source, *args, **kwargs)
 
     monkeypatch.setattr(analysis, "analyse_source", analysing)
     monkeypatch.setattr(analysis.cst, "parse_module", parsing)
     return paths
+
+
+class Parses(List[str]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: Dict[str, str] = {}
+
+    def clear(self) -> None:
+        super().clear()
+        self.texts.clear()
 
 
 def lines(text: str) -> List[str]:

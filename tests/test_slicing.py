@@ -183,39 +183,20 @@ def test_a_check_after_a_fix_with_the_cache_agrees_with_one_without(tmp_path: Pa
     assert checker.check([Path(".")], config, cache_dir=cache).state_verdicts == checker.check([Path(".")], config).state_verdicts
 
 
-def test_fixes_and_their_edits_read_whole_only_the_files_that_can_hold_an_engine_call(tmp_path: Path, monkeypatch):
+def test_fixes_and_their_edits_read_whole_only_the_files_that_can_hold_an_engine_call(tmp_path: Path, monkeypatch, parsed):
     """An engine call is fixed in its own file, so that file is read whole; the state rules'
     fixes go to conftest.py from the facts, so the files read for those stay read in part."""
-    from dbisolint import analysis
-
     store = "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n\n\ndef describe():\n    return 'store body'\n"
     suite = "from app import store\n\n\ndef test_put():\n    store.put('a', 1)\n"
     engine = "from sqlalchemy import create_engine\n\nengine = create_engine('sqlite://')\n\n\ndef describe():\n    return 'db body'\n"
     _project(tmp_path, monkeypatch, store, suite, {"app/db.py": engine})
-    texts: Dict[str, str] = {}
-    analyse_source, parse_module = analysis.analyse_source, analysis.cst.parse_module
-    current = [""]
-
-    def analysing(task, source):  # type: ignore[no-untyped-def]
-        current[0] = task.path
-        try:
-            return analyse_source(task, source)
-        finally:
-            current[0] = ""  # the fixes parse conftest.py and the fixture afterwards
-
-    def parsing(source, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if current[0]:
-            texts[current[0]] = source.decode() if isinstance(source, bytes) else source
-        return parse_module(source, *args, **kwargs)
-
-    monkeypatch.setattr(analysis, "analyse_source", analysing)
-    monkeypatch.setattr(analysis.cst, "parse_module", parsing)
+    texts = parsed.texts
     config = load_config(None)
     checked = checker.check([Path(".")], config, edits=True)
     assert sorted(finding.code for finding in checked.findings if finding.fix and finding.fix.edits) == ["DBI001", "DBI101"]
     assert "db body" in texts["app/db.py"], "an engine file is read whole"
     assert "store body" not in texts["app/store.py"], "a state file is read in part"
-    texts.clear()
+    parsed.clear()
     checker.fix([Path(".")], config)
     assert "db body" in texts["app/db.py"] and "store body" not in texts["app/store.py"]
     assert "StaticPool" in (tmp_path / "app" / "db.py").read_text()
