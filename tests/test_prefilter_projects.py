@@ -11,7 +11,6 @@ to draw more of them than the suite's default.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Dict, List
 
 import pytest
