@@ -404,6 +404,11 @@ class _Run:
         """
         for project, members in self._by_project(list(self.items.values())).items():
             modules: Dict[str, _Item] = {}
+            # The files that could reset nothing of the last round's watch: whether a file may
+            # reset something of a union is whether it may of either part, so they are asked
+            # only about what this round's watch adds.
+            refused: Set[_Item] = set()
+            asked = NOTHING
             while True:
                 state = ProjectState([item.report.facts for item in members if item.report and item.report.facts])
                 watch = self.watched[project] = _names_that_may_reset(state)
@@ -427,10 +432,16 @@ class _Run:
                             found.watch, found.report = found.watch | MODULE_LEVEL, None
                             needed.add(found)
                 if self.use_prefilter:
+                    added, refusing = watch - asked, set()
                     for item in unread:
-                        if item not in needed and text.may_reset(str(item.path), watch) and not self._reuse(item):
+                        if item in needed:
+                            continue
+                        if text.may_reset(str(item.path), added if item in refused else watch) and not self._reuse(item):
                             item.watch = watch
                             needed.add(item)
+                        else:
+                            refusing.add(item)
+                    refused, asked = refusing, watch
                 else:
                     needed |= set(unread)
                 needed = {item for item in needed if item.report is None and item.entry is not None}
