@@ -87,6 +87,8 @@ def parsed(monkeypatch) -> "Parses":
 
 
 class Parses(List[str]):
+    """The `parsed` fixture's paths, and in `texts` the last text parsed of each."""
+
     def __init__(self) -> None:
         super().__init__()
         self.texts: Dict[str, str] = {}

@@ -76,14 +76,16 @@ _EQUALS = re.compile(rb"[ \t]*=(?!=)")
 _GLOBAL_OR_DEL = re.compile(rb"\b(?:global|del)\b")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 # (Brackets may open a target list: `(mod.x, other) = v, w`.)
-_TARGET_BEFORE = re.compile(rb"[ \t(\[]*(?:[^=\n(]*(?:,|=(?!=))[ \t(\[]*)*(?:[\w.]*\.)?")
+_TARGETS_BEFORE = rb"[ \t(\[]*(?:[^=\n(]*(?:,|=(?!=))[ \t(\[]*)*"  # the targets before the name's
+_TARGET_BEFORE = re.compile(_TARGETS_BEFORE + rb"(?:[\w.]*\.)?")
 _ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[^=\n(]*=(?!=)")
 # The same, of an attribute, or of the name's own attribute: the only stores state.py reads as
 # resets (a bare name assigned in a function resets only under `global`, found by _GLOBAL_BEFORE);
 # after a comma, the target list may go on over lines inside its brackets.
-_ATTRIBUTE_TARGET_BEFORE = re.compile(rb"[ \t(\[]*(?:[^=\n(]*(?:,|=(?!=))[ \t(\[]*)*[\w.]*\.")
-_LIST_ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[^=\n(,]*(?:,[^=]{0,300}?)?=(?!=)")
-_OWNER_ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[ \t]*\.[^=\n(,]*(?:,[^=]{0,300}?)?=(?!=)")  # `name.attr = v`
+_TARGETS_AFTER = rb"[^=\n(,]*(?:,[^=]{0,300}?)?=(?!=)"  # the rest of the targets, then `=`
+_ATTRIBUTE_TARGET_BEFORE = re.compile(_TARGETS_BEFORE + rb"[\w.]*\.")
+_LIST_ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?" + _TARGETS_AFTER)
+_OWNER_ASSIGNED_AFTER = re.compile(rb"(?:\[[^\n]*\])?[ \t]*\." + _TARGETS_AFTER)  # `name.attr = v`
 
 
 def mutates(source: bytes, name: bytes) -> bool:
@@ -352,11 +354,6 @@ def _method_called(source: Optional[bytes], methods: FrozenSet[Tuple[bytes, byte
     return False
 
 
-def _imports_any(source: Optional[bytes], names: FrozenSet[bytes], _aliases: Dict[bytes, List[bytes]]) -> bool:
-    """Whether an import statement of the text names one of `names`."""
-    return not names.isdisjoint(_IDENTIFIER.findall(_import_text(spelled_text(source or b""))))
-
-
 def _decorates(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
     """Whether a decorator line may name one of `functions`, or an import alias (original ->
     aliases) of one."""
@@ -495,7 +492,7 @@ class ProjectText:
             or self._text_shows(path, "target_reset", names & watch.targets, _target_reset)
             or self._text_shows(path, "module_reset", names & watch.modules, _module_reset)
             or self._text_shows(path, "decorates", applied, _decorates)
-            or self._text_shows(path, "imports", applied, _imports_any)  # a re-export of one (slicing.py reads it)
+            or (bool(applied) and not applied.isdisjoint(self.imported(path)))  # a re-export of one (slicing.py reads it)
         )
 
     def _text_shows(self, path: str, question: str, named: FrozenSet[T], shows: Callable[..., bool]) -> bool:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pathspec
 
@@ -41,7 +41,7 @@ def _marked_folder(folder: Path) -> Optional[Path]:
 
 def display_path(path: Path) -> str:
     """Paths are shown relative to the current folder when they are inside it, as ruff does."""
-    return _relative(str(path), os.path.join(os.getcwd(), ""))  # no Path built per file
+    return _relative(str(path), _prefix(os.getcwd()))  # no Path built per file
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def _relative(path: str, prefix: str) -> str:
     return path[len(prefix) :] if path.startswith(prefix) else path
 
 
-def _prefix(folder: Path) -> str:
+def _prefix(folder: Union[Path, str]) -> str:
     return os.path.join(str(folder), "")
 
 
