@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
-from .cache import Cache, CacheEntry, FileText, digest, stamp
+from .cache import Cache, CacheEntry, FileText, digest, no_collection, stamp
 from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
@@ -100,7 +100,9 @@ def check(
     resets), so with them selected every file of the projects concerned is read; findings are
     reported only for the files under `paths`.
     """
-    with Workers(jobs) as workers:
+    # Nothing of a run is garbage in cycles worth collecting; each collection would walk every
+    # summary and report loaded (a sixth of a run after one file changed).
+    with Workers(jobs) as workers, no_collection():
         run = _Run(config, fix, edits, workers, Cache.open(cache_dir, config), use_prefilter, progress)
         finder = FileFinder(config)
         for path in finder.files(paths):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,29 @@ def main() -> None:
 
     `dbisolint [OPTIONS] [PATHS]...` is short for `dbisolint check [OPTIONS] [PATHS]...`.
     """
+
+
+def run() -> None:
+    """The console script: `main` in a process that ends with the run. Its objects die with it, so
+    the cycle collector stays off and the exit skips freeing them one by one (after one file
+    changed, about a tenth of the run), as mypy's fast exit does."""
+    gc.disable()
+    try:
+        main()
+        code: object = EXIT_CLEAN
+    except SystemExit as stop:
+        code = stop.code
+    if code is None:
+        code = EXIT_CLEAN
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`| head`), or a closed stream
+            pass
+    os._exit(code)
 
 
 def _codes(values: Tuple[str, ...]) -> Optional[List[str]]:
