@@ -39,15 +39,17 @@ _RESET_HINTS = (
 )  # fmt: skip
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
 _NON_ASCII_AS_LETTERS = bytes(range(128)) + b"a" * 128
+# Patterns of a line start with its newline, not `^`: the search then skips to each newline at C
+# speed (three times faster on Django). They search the text with a newline put before it.
 # A compound statement at column 0 whose body is still module level.
-_MODULE_BLOCK = re.compile(rb"^(?:if|elif|else|try|except|finally|with|for|while|match)\b[^\n]*", re.M)
+_MODULE_BLOCK = re.compile(rb"\n(?:if|elif|else|try|except|finally|with|for|while|match)\b[^\n]*")
 _NEXT_TOP_LEVEL = re.compile(rb"\n(?=[^\s#])")
-_CLASS = re.compile(rb"^[ \t]*class[ \t]+([A-Za-z_]\w*)[ \t]*(?:\(([^)]*)\))?", re.M)
-_DEF = re.compile(rb"^[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)", re.M)
-_CACHE_ALIAS = re.compile(rb"\b(?:lru_)?cache[ \t]+as[ \t]+([A-Za-z_]\w*)")
+_CLASS = re.compile(rb"\n[ \t]*class[ \t]+([A-Za-z_]\w*)[ \t]*(?:\(([^)]*)\))?")
+_DEF = re.compile(rb"\n[ \t]*(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)")
+_CACHE_ALIAS = re.compile(rb"cache[ \t]+as[ \t]+([A-Za-z_]\w*)")  # after `lru_` or a word's start
 # An import statement's names: searched from the literal `import` (fast), then checked for what
-# may stand before it on its line.
-_IMPORT = re.compile(rb"\bimport[ \t]+(\([^)]*\)|[^\n]*)")
+# may stand before it on its line (which also rules out a word ending in `import`).
+_IMPORT = re.compile(rb"import[ \t]+(\([^)]*\)|[^\n]*)")
 _BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+([\w.]+)[ \t]+)?")
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 _AS = re.compile(rb"([A-Za-z_]\w*)[ \t]+as[ \t]+([A-Za-z_]\w*)")
@@ -143,18 +145,18 @@ class Summarizer:
         # `{`, `[`, a constructor call, each also inside parentheses: `x = (\n    defaultdict(dict)\n)`
         start = rb"(?:\(\s*)*(?:\{|\[|(?:[\w.]*\.)?(?:" + types + rb")\s*\()"
         assignment = rb"((?:[A-Za-z_]\w*[ \t]*(?::[^=\n]*)?=[ \t]*(?:\\\n[ \t]*)?)+)"
-        self.top_container = re.compile(rb"^" + assignment + start, re.M)
-        self.block_container = re.compile(rb"^[ \t]+" + assignment + start, re.M)
+        self.top_container = re.compile(rb"\n" + assignment + start)
+        self.block_container = re.compile(rb"\n[ \t]+" + assignment + start)
         self.top_instance = re.compile(
-            rb"^([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\(\s*)*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M
+            rb"\n([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\(\s*)*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\("
         )
         self.block_instance = re.compile(
-            rb"^[ \t]+([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\(\s*)*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\(", re.M
+            rb"\n[ \t]+([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\(\s*)*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\("
         )
         self.container_attribute = re.compile(rb"\.[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*" + start)
 
     def summarize(self, source: bytes) -> TextSummary:
-        source = spelled_text(source)
+        source = b"\n" + spelled_text(source)  # a newline before the first line (see _MODULE_BLOCK)
         blocks = [source[match.start() : _block_end(source, match.end())] for match in _MODULE_BLOCK.finditer(source)]
         containers = {
             name
@@ -362,10 +364,22 @@ def _decorates(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Di
     return any(_DECORATOR_LINE.match(text, text.rfind(b"\n", 0, at) + 1) for name in spellings for at in occurrences(text, name))
 
 
+def _word_start(text: bytes, at: int) -> int:
+    """Where the word holding position `at` starts."""
+    while at > 0 and text[at - 1] in _WORD_BYTES:
+        at -= 1
+    return at
+
+
 def _cached_functions(source: bytes) -> Iterator[bytes]:
     """The functions after a decorator naming `cache`, `lru_cache` or an alias of either."""
-    names = [b"lru_cache", b"cache", *_CACHE_ALIAS.findall(source)]
-    decorator = re.compile(rb"^[ \t]*@[^\n]*\b(?:" + b"|".join(map(re.escape, names)) + rb")\b", re.M)
+    aliases = [
+        match.group(1)
+        for match in _CACHE_ALIAS.finditer(source)
+        if source[_word_start(source, match.start()) : match.start()] in (b"", b"lru_")
+    ]
+    names = [b"lru_cache", b"cache", *aliases]
+    decorator = re.compile(rb"\n[ \t]*@[^\n]*\b(?:" + b"|".join(map(re.escape, names)) + rb")\b")
     for match in decorator.finditer(source):
         function = _DEF.search(source, match.end())
         if function:
