@@ -11,6 +11,7 @@ import libcst as cst
 
 from dbisolint import checker
 from dbisolint.config import load_config
+from dbisolint.model import Position
 from dbisolint.prefilter import Watch
 from dbisolint.slicing import Sliced, slice_for
 
@@ -46,36 +47,39 @@ def unrelated(x): return x
 '''
 
 
-def sliced(source: str, watch: Watch = WATCH) -> str:
+def sliced(source: str, watch: Watch = WATCH) -> Dict[int, str]:
+    """The lines given to libcst, by their row in the file: each is the file's line, or the `pass`
+    of a body emptied; it parses."""
     result = slice_for(source.encode(), ast.parse(source), watch)
     assert result.needed and result.text is not None
-    return result.text.decode()
-
-
-def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_lines():
-    text = sliced(SUITE, WATCH | Watch(module_level=True))  # read for its definitions too
-    lines = text.splitlines()
-    assert len(lines) == len(SUITE.splitlines())
+    text = result.text.decode()
     cst.parse_module(text)
+    lines, file_lines = text.splitlines(), source.splitlines()
+    assert len(lines) == len(result.rows) and list(result.rows) == sorted(set(result.rows))
+    assert all(line == file_lines[row - 1] or line.strip() == "pass" for row, line in zip(result.rows, lines))
+    return dict(zip(result.rows, lines))
+
+
+def test_functions_naming_nothing_watched_lose_their_body_and_keep_their_rows():
+    lines = sliced(SUITE, WATCH | Watch(module_level=True))  # read for its definitions too
+    text = "\n".join(lines.values())
     assert "store.get" not in text and "inner" not in text  # emptied: they reset nothing
-    assert not lines[9].strip() and not lines[10].strip(), "a method without decorators is left out"
-    assert lines[14] == "        pass" and "    def test_skipped(self):" in lines, "decorated: its header stays"
-    assert "store._cache.clear()" in text  # names the watched target
-    assert "_forget()" in text  # calls a kept function of the file
-    assert "def unrelated(x): return x" in text  # a body on the header's line is left alone
+    assert 10 not in lines and 11 not in lines, "a method without decorators is left out"
+    assert lines[15] == "        pass" and lines[14] == "    def test_skipped(self):", "decorated: its header stays"
+    assert 16 not in lines and 17 not in lines and 18 not in lines  # the rest of its body is left out
+    assert lines[23] == "    store._cache.clear()"  # names the watched target
+    assert lines[8] == "        _forget()"  # calls a kept function of the file
+    assert lines[26] == "def unrelated(x): return x"  # a body on the header's line is left alone
 
 
 def test_a_file_read_for_its_resets_alone_loses_the_rest_of_its_class_bodies():
-    text = sliced(SUITE)
-    lines = text.splitlines()
-    assert len(lines) == len(SUITE.splitlines())
-    cst.parse_module(text)
-    assert "test_reads" not in text and "test_skipped" not in text and not lines[9].strip()
-    assert "    def setUp(self):" in lines and "_forget()" in text
+    lines = sliced(SUITE)
+    text = "\n".join(lines.values())
+    assert "test_reads" not in text and "test_skipped" not in text and 10 not in lines
+    assert lines[7] == "    def setUp(self):" and "_forget()" in text
     source = 'class Empty:\n    """Docs."""\n    x = 1\n\n    def f(self):\n        return 1\n\n\ndef reset():\n    _cache.clear()\n'
-    text = sliced(source)
-    assert text.splitlines()[1] == "    pass" and "x = 1" not in text and "def f" not in text
-    cst.parse_module(text)
+    lines = sliced(source)
+    assert lines[2] == "    pass" and 3 not in lines and "def f" not in "\n".join(lines.values())
 
 
 def test_the_tree_given_is_emptied_alike():
@@ -86,13 +90,16 @@ def test_the_tree_given_is_emptied_alike():
     def starts(node: ast.AST) -> list:
         return [(type(n).__name__, getattr(n, "lineno", 0), getattr(n, "col_offset", 0)) for n in ast.walk(node)]
 
-    assert starts(tree) == starts(ast.parse(text))
+    rows = slice_for(SUITE.encode(), ast.parse(SUITE), WATCH).rows
+    reparsed = [(kind, rows[line - 1] if line else 0, column) for kind, line, column in starts(ast.parse(text))]
+    assert starts(tree) == reparsed
 
 
 def test_line_endings_stay_and_a_lone_carriage_return_stops_slicing():
     crlf = SUITE.replace("\n", "\r\n")
-    text = slice_for(crlf.encode(), ast.parse(crlf), WATCH).text
-    assert text is not None and text.count(b"\r\n") == crlf.count("\r\n") and b"\n" not in text.replace(b"\r\n", b"")
+    result = slice_for(crlf.encode(), ast.parse(crlf), WATCH)
+    text = result.text
+    assert text is not None and text.count(b"\r\n") == len(result.rows) and b"\n" not in text.replace(b"\r\n", b"")
     lone = SUITE.replace("def unrelated", "x = 1\rdef unrelated")
     assert slice_for(lone.encode(), ast.parse(lone), WATCH) == Sliced(None, needed=True)
 
@@ -210,7 +217,7 @@ def test_a_function_naming_a_kept_function_is_kept_even_when_an_emptied_one_shar
         "def setup_function():\n    A().reset()\n\n"
         "def unrelated():\n    return 2\n"
     )
-    text = sliced(source)
+    text = "\n".join(sliced(source).values())
     assert "A().reset()" in text and "_cache.clear()" in text and "return 2" not in text
 
 
@@ -277,3 +284,21 @@ def test_a_file_read_again_under_a_wider_watch_that_reads_the_same_is_not_parsed
     assert slice_for(source.encode(), ast.parse(source), wider, before=narrow).same
     widest = narrow | Watch(methods=frozenset({(b"reset", b"limiter")}), targets=frozenset({b"limiter"}))
     assert not slice_for(source.encode(), ast.parse(source), widest, before=narrow).same
+
+
+def test_findings_in_a_file_read_in_part_keep_the_files_rows_and_its_noqa(tmp_path: Path, monkeypatch, parsed):
+    """The lines of an emptied body are left out of what libcst parses: a definition after it is
+    still reported on its own row and column, a mutation's site too, and `# noqa` is read on the
+    file's rows."""
+    store = (
+        "def helper():\n    x = 1\n    y = 2\n    return x + y\n\n\n"
+        "if True:\n    _cache = {}\n_other = {}  # noqa: DBI101\n\n\n"
+        "def put(key, value):\n    _cache[key] = value\n    _other[key] = value\n"
+    )
+    _project(tmp_path, monkeypatch, store, "from app import store\n\n\ndef test_put():\n    store.put('a', 1)\n")
+    config = load_config(None, {"select": ["DBI101"]})
+    findings = checker.check([Path(".")], config).findings
+    assert "x = 1" not in parsed.texts["app/store.py"], "the helper's body is left out"
+    assert [(f.path, f.start, f.end) for f in findings] == [("app/store.py", Position(8, 5), Position(8, 11))]
+    assert "app/store.py:13" in findings[0].message
+    assert findings == checker.check([Path(".")], config, use_prefilter=False).findings

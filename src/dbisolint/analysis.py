@@ -10,10 +10,9 @@ import ast
 import traceback
 from dataclasses import replace
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .edits import text_edits
 from .engine_call import CallFix, EngineCall
@@ -166,7 +165,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
     tree, refusal = cpython_tree(source)
     if refusal is not None:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
-    left_out, whole = b"", source
+    left_out, whole, rows = b"", source, ()
     if task.watch is not None and tree is not None and task.fix is None and not task.edits:
         sliced = slice_for(source, tree, task.watch, task.before)  # type: ignore[arg-type]
         if sliced.same:
@@ -174,7 +173,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
         if not sliced.needed:  # read for its resets, and none can be in it
             facts = StateFacts(task.module.name, task.path, task.is_test) if task.state is not None else None
             return FileReport(task.path, facts=facts, left_out=sliced.left_out)
-        source, left_out = sliced.text or source, sliced.left_out
+        source, left_out, rows = sliced.text or source, sliced.left_out, sliced.rows
     try:
         module = cst.parse_module(source)
         visitor = FileVisitor(task.module)
@@ -184,7 +183,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
             return analyse_source(replace(task, watch=None, before=None), whole)
         return FileReport(task.path, problems=(decode_problem(task.path, error),))
     try:
-        report = _FileAnalysis(task, source, module, visitor, tree).report()
+        report = _FileAnalysis(task, source, module, visitor, tree, whole, rows).report()
         return replace(report, left_out=left_out) if left_out else report
     except RuleCrash as crash:
         return FileReport(task.path, problems=(Problem(task.path, "InternalError", str(crash), detail=crash.trace),))
@@ -194,14 +193,24 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
 
 class _FileAnalysis:
     def __init__(
-        self, task: FileTask, source: bytes, module: cst.Module, visitor: FileVisitor, tree: Optional[ast.Module]
+        self,
+        task: FileTask,
+        source: bytes,
+        module: cst.Module,
+        visitor: FileVisitor,
+        tree: Optional[ast.Module],
+        whole: bytes,
+        rows: Sequence[int] = (),
     ) -> None:
+        """`source` is what libcst parsed: `whole`, the file's text, or a slice of it whose lines
+        are the file's `rows` (slicing.py)."""
         self.tree = tree
         self.task = task
         self.source = source
+        self.whole = whole
+        self.rows = rows
         self.module = module
         self.visitor = visitor
-        self._positions: Optional[object] = None
         self._lines: Optional[Locator] = None
         self._suppressions: Optional[Suppressions] = None
 
@@ -247,25 +256,18 @@ class _FileAnalysis:
 
     def _locator(self) -> Locator:
         if self._lines is None:
-            self._lines = Locator(self.module, self.source, self.tree)
+            self._lines = Locator(self.module, self.whole, self.tree, self.rows)
         return self._lines
 
     def position(self, node: cst.CSTNode) -> Tuple[Position, Position]:
-        if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        code_range = self._positions[node]  # type: ignore[index]
-        return (
-            Position(code_range.start.line, code_range.start.column + 1),
-            Position(code_range.end.line, code_range.end.column + 1),
-        )
+        return self._locator().span(node)
 
     def suppressed(self, code: str, node: cst.CSTNode) -> bool:
         return self.silenced(code, self.position(node)[0].row)
 
     def silenced(self, code: str, row: int) -> bool:
         if self._suppressions is None:
-            self._suppressions = read_suppressions(self.source.decode(self.module.encoding))
+            self._suppressions = read_suppressions(self.whole.decode(self.module.encoding))
         return self._suppressions.silences(code, row)
 
     def _finding(self, rule: EngineRule, call: EngineCall, verdict: EngineVerdict) -> Finding:

@@ -4,7 +4,8 @@ PositionProvider regenerates the whole module's code to measure it: about twice 
 parse. The state rules only need the line of a few statements (and a name's columns on it), which
 CPython's own parser gives for a tenth of libcst's parse: the statements of both trees are paired
 in order. Where CPython cannot parse the file (syntax newer than this interpreter), the locator
-falls back to PositionProvider.
+falls back to PositionProvider; so does the span of a node that is not a statement. The text libcst
+parsed may leave lines of the file out (slicing.py): its rows are then mapped to the file's.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from .model import Position
 
 
 class Locator:
-    def __init__(self, module: cst.Module, source: bytes, tree: Optional[ast.Module]) -> None:
-        """`tree`: CPython's ast of the same source, or None where CPython cannot parse it."""
+    def __init__(self, module: cst.Module, source: bytes, tree: Optional[ast.Module], rows: Sequence[int] = ()) -> None:
+        """`source`: the file's text; `tree`: CPython's ast of it, or None where CPython cannot
+        parse it; `rows`: the file's row of each line of `module`'s code, when it leaves some out."""
         self.module = module
         self.lines = source.splitlines()
+        self.rows = rows
         self._positions: Optional[object] = None
         self._statements: Optional[Dict[int, ast.AST]] = None
         if tree is None:
@@ -39,14 +42,14 @@ class Locator:
         if self._statements is not None and id(node) in self._statements:
             found = self._statements[id(node)]
             return Position(found.lineno, self._column(found.lineno, found.col_offset))  # type: ignore[attr-defined]
-        return self._fallback(node)[0]
+        return self.span(node)[0]
 
     def first_decorator_row(self, node: cst.FunctionDef) -> int:
         if self._statements is not None and id(node) in self._statements:
             found = self._statements[id(node)]
             decorators = getattr(found, "decorator_list", [])
             return decorators[0].lineno if decorators else found.lineno  # type: ignore[attr-defined]
-        return self._fallback(node.decorators[0] if node.decorators else node)[0].row
+        return self.span(node.decorators[0] if node.decorators else node)[0].row
 
     def name_span(self, statement: cst.CSTNode, name: str) -> Tuple[Position, Position]:
         """Where `name` stands on the first line of `statement` (an assignment's target, a def's name)."""
@@ -64,14 +67,20 @@ class Locator:
             return len(self.lines[row - 1][:byte_offset].decode("utf-8", errors="replace")) + 1
         return byte_offset + 1
 
-    def _fallback(self, node: cst.CSTNode) -> Tuple[Position, Position]:
+    def span(self, node: cst.CSTNode) -> Tuple[Position, Position]:
+        """Where any node starts and ends, measured by PositionProvider (columns 1-based)."""
         if self._positions is None:
             self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         code_range = self._positions[node]  # type: ignore[index]
         return (
-            Position(code_range.start.line, code_range.start.column + 1),
-            Position(code_range.end.line, code_range.end.column + 1),
+            Position(self._row(code_range.start.line), code_range.start.column + 1),
+            Position(self._row(code_range.end.line), code_range.end.column + 1),
         )
+
+    def _row(self, line: int) -> int:
+        if not self.rows or line < 1:
+            return line
+        return self.rows[line - 1] if line <= len(self.rows) else self.rows[-1] + line - len(self.rows)
 
 
 def _pair(statements: Sequence[cst.CSTNode], nodes: List[ast.stmt], out: Dict[int, ast.AST]) -> None:

@@ -6,9 +6,10 @@ has been parsed by CPython already, ten times faster than libcst. Its functions 
 the shapes state.py reads: a reset (`.clear()`, `.cache_clear()`, `setattr`, `patch`, an
 attribute assigned, `global`, a reload), a mutation, a call of a function or method the watch
 names, or of a function of the file that matters. Every other function keeps its header and gets
-`pass` for a body, on the lines its body held, so that every line keeps its number and findings
-their positions. A file read for its resets alone in which nothing can matter is not given to
-libcst at all.
+`pass` for a body, on its body's first line; the rest of its lines are left out of the text libcst
+parses (each blank line would cost libcst nodes: a third of its parse), and `Sliced.rows` gives
+each line left its number in the file, so that findings keep their positions (lines.py). A file
+read for its resets alone in which nothing can matter is not given to libcst at all.
 
 Names are compared by their last parts, through the file's import aliases, never resolved: this
 over-approximates what state.py finds, like the text pre-filter (tests/test_prefilter_projects.py
@@ -54,6 +55,8 @@ class Sliced:
 
     text: Optional[bytes]  # the source with the functions that cannot matter emptied; None: as it is
     needed: bool  # False: nothing the watch asks for can be in the file, so there is nothing to parse
+    # The line of the file each line of `text` is (1-based; the text leaves lines out).
+    rows: Tuple[int, ...] = ()
     # The names what was left out holds, and the names their import aliases stand for,
     # space-separated: a later, wider watch needs the file read again only if it asks about one.
     left_out: bytes = b""
@@ -82,17 +85,22 @@ def slice_for(source: bytes, tree: ast.Module, watch: Watch, before: Optional[Wa
     # whose decorators may be applied at import (all of them, for a file read for its definitions).
     kept = {id(function.node) for function in mattering}
     decorated = _decorated if watch.module_level else reader.decorates_applied
-    dropped = _class_level(tree.body, kept, decorated, lines)
+    dropped, blanked = _class_level(tree.body, kept, decorated)
     emptied = [function for function in emptied if id(function.node) not in dropped]
     spans += dropped.values()
     left_out = reader.with_aliased(identifiers(b" ".join(reader.span(first, last) for first, last in spans)))
+    left = [True] * len(lines)  # whether each line stays in the text
+    for first, last in dropped.values():
+        left[first - 1 : last] = [False] * (last - first + 1)
+    for first, column in blanked:  # a class body left empty: its `pass`
+        lines[first - 1], left[first - 1] = b" " * column + b"pass" + _ending(lines[first - 1]), True
     for function in emptied:
         lines[function.body_line - 1] = function.indent + b"pass" + _ending(lines[function.body_line - 1])  # type: ignore[operator]
-        for number in range(function.body_line, function.last_line):
-            lines[number] = _ending(lines[number])
+        left[function.body_line : function.last_line] = [False] * (function.last_line - function.body_line)
         column = len(function.indent)  # type: ignore[arg-type]
         function.node.body = [ast.Pass(lineno=function.body_line, col_offset=column, end_lineno=function.body_line, end_col_offset=column + 4)]
-    return Sliced(b"".join(lines), needed=True, left_out=left_out)
+    rows = tuple(number for number, stays in enumerate(left, 1) if stays)
+    return Sliced(b"".join(lines[number - 1] for number in rows), needed=True, left_out=left_out, rows=rows)
 
 
 def _plan(text: bytes, tree: ast.Module, watch: Watch, functions: List["_Function"]) -> Tuple["_Reader", Set["_Function"], bool]:
@@ -120,13 +128,14 @@ def _decorated(statement: ast.stmt) -> bool:
 
 
 def _class_level(
-    body: Sequence[ast.stmt], kept: Set[int], keep_decorated: Callable[[ast.stmt], bool], lines: List[bytes]
-) -> Dict[int, Tuple[int, int]]:
+    body: Sequence[ast.stmt], kept: Set[int], keep_decorated: Callable[[ast.stmt], bool]
+) -> Tuple[Dict[int, Tuple[int, int]], List[Tuple[int, int]]]:
     """Leave out of class bodies their simple statements and their functions but those kept and
-    those whose decorators may matter (classes and blocks stay, read the same way): their lines
-    become empty (a body left empty gets `pass`), in `lines` and in the tree alike. The
-    statements left out, by id, with their lines."""
+    those whose decorators may matter (classes and blocks stay, read the same way), in the tree
+    too: the statements left out, by id, with their lines; and where the `pass` of each body left
+    empty goes (line, column)."""
     dropped: Dict[int, Tuple[int, int]] = {}
+    blanked: List[Tuple[int, int]] = []
     for statement in _module_level(body):
         if not isinstance(statement, ast.ClassDef) or statement.body[0].lineno == statement.lineno:
             continue  # a body on the header's line stays as it is
@@ -142,14 +151,11 @@ def _class_level(
         for inner in statement.body:
             if inner not in staying:
                 dropped[id(inner)] = (_first_line(inner), inner.end_lineno)  # type: ignore[assignment]
-                for number in range(_first_line(inner) - 1, inner.end_lineno):  # type: ignore[arg-type]
-                    lines[number] = _ending(lines[number])
         if not staying:
-            line = lines[_first_line(first) - 1]
-            lines[_first_line(first) - 1] = b" " * first.col_offset + b"pass" + _ending(line)
+            blanked.append((_first_line(first), first.col_offset))
             staying = [ast.Pass(lineno=_first_line(first), col_offset=first.col_offset, end_lineno=_first_line(first), end_col_offset=first.col_offset + 4)]
         statement.body = staying
-    return dropped
+    return dropped, blanked
 
 
 class _Function:
