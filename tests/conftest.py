@@ -68,10 +68,10 @@ def parsed(monkeypatch) -> "Parses":
     current: List[str] = []
     analyse_source, parse_module = analysis.analyse_source, analysis.cst.parse_module
 
-    def analysing(task, source):  # type: ignore[no-untyped-def]
+    def analysing(task, source, words=None):  # type: ignore[no-untyped-def]
         current[:] = [task.path]
         try:
-            return analyse_source(task, source)
+            return analyse_source(task, source, words)
         finally:
             current.clear()  # what fixes parse afterwards (conftest.py, the fixture) is no file's
 

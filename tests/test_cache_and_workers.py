@@ -93,7 +93,7 @@ def _tasks(count: int):
 
     source = b'from sqlalchemy import create_engine\nengine = create_engine("sqlite://")\n'
     return [
-        (FileTask(f"m{index}.py", ModuleName(f"m{index}"), frozenset({"DBI001"}), ENGINE_FACTORIES), source)
+        (FileTask(f"m{index}.py", ModuleName(f"m{index}"), frozenset({"DBI001"}), ENGINE_FACTORIES), source, None)
         for index in range(count)
     ]
 

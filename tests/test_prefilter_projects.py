@@ -286,8 +286,8 @@ def sliced_texts_parse():
 
     slice_for = analysis.slice_for
 
-    def checked(source, tree, watch, before=None):  # type: ignore[no-untyped-def]
-        result = slice_for(source, tree, watch, before)
+    def checked(source, tree, watch, before=None, words=None):  # type: ignore[no-untyped-def]
+        result = slice_for(source, tree, watch, before, words)
         if result.text is not None:
             ast.parse(result.text)
         return result

@@ -157,7 +157,9 @@ def cpython_tree(source: bytes) -> Tuple[Optional[ast.Module], Optional[str]]:
         return None, None
 
 
-def analyse_source(task: FileTask, source: bytes) -> FileReport:
+def analyse_source(task: FileTask, source: bytes, words: Optional[bytes] = None) -> FileReport:
+    """`words`: the file's identifiers as the pre-filter learnt them (FileText.words), if known:
+    slicing.py needs them and need not find them again."""
     if task.max_bytes and len(source) > task.max_bytes:
         size = f"{len(source) / 1e6:.1f} MB"
         limit = f"{task.max_bytes / 1e6:.1f} MB"
@@ -167,7 +169,7 @@ def analyse_source(task: FileTask, source: bytes) -> FileReport:
         return FileReport(task.path, problems=(Problem(task.path, "SyntaxError", refusal),))
     left_out, whole, rows = b"", source, ()
     if task.watch is not None and tree is not None and task.fix is None and not task.edits:
-        sliced = slice_for(source, tree, task.watch, task.before)  # type: ignore[arg-type]
+        sliced = slice_for(source, tree, task.watch, task.before, words)  # type: ignore[arg-type]
         if sliced.same:
             return FileReport(task.path, same_as_before=True)
         if not sliced.needed:  # read for its resets, and none can be in it

@@ -341,7 +341,10 @@ class _Run:
         if not pending:
             return
         # A file read again under a wider watch says when that reads the same of it (slicing.py).
-        sent = [(replace(task, before=item.before[0]) if item.before and task.watch else task, item.source) for item, task in pending]
+        sent = [
+            (replace(task, before=item.before[0]) if item.before and task.watch else task, item.source, self._words(item, task))
+            for item, task in pending
+        ]
         reports = self.workers.analyse_all(sent, self._progress(len(pending)))
         for (item, task), report in zip(pending, reports):
             if report.same_as_before:
@@ -357,6 +360,12 @@ class _Run:
             elif task.fix is None:  # with edits (JSON, SARIF); a fix's report holds the fixed text
                 item.entry.edited = (task, report)
             self.cache.put(str(item.path), item.entry)
+
+    @staticmethod
+    def _words(item: _Item, task: FileTask) -> Optional[bytes]:
+        """The identifiers of a file read in part, as learnt from its text (slicing.py needs them)."""
+        text = item.entry.text if item.entry is not None and task.watch is not None else None
+        return text.words if text is not None else None
 
     def _fixed_or_edited(self, item: _Item) -> bool:
         """Whether the file's fixes or their edits are asked for: then it is read whole. Only an

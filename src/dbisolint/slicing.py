@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import bisect
-import re
+import itertools
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -63,17 +63,20 @@ class Sliced:
     same: bool = False  # the watch read before reads the same of the file: its report stands
 
 
-def slice_for(source: bytes, tree: ast.Module, watch: Watch, before: Optional[Watch] = None) -> Sliced:
+def slice_for(
+    source: bytes, tree: ast.Module, watch: Watch, before: Optional[Watch] = None, words: Optional[bytes] = None
+) -> Sliced:
     """`source` with the bodies of the functions that cannot matter to `watch` emptied. `tree` is
     CPython's tree of `source`; its functions are emptied the same way, so that its statements
     stay paired with the returned text's, where they start (lines.py; where they end is left as
     it was). With `before`, the watch the file was last read under: None for the text when
-    `watch` reads the same of it (`same` is then True)."""
+    `watch` reads the same of it (`same` is then True). `words`: the identifiers the text holds,
+    space-separated (prefilter.FileText.words), if known."""
     lines = source.splitlines(keepends=True)
-    text = spelled_text(source)
+    file = _File(spelled_text(source), lines, tree, words)
     functions = [_Function(function, owners, lines) for function, owners in _definitions(tree.body)]
-    reader, mattering, needed = _plan(text, tree, watch, functions)
-    if before is not None and _plan(text, tree, before, functions)[1:] == (mattering, needed):
+    reader, mattering, needed = _plan(file, tree, watch, functions)
+    if before is not None and _plan(file, tree, before, functions)[1:] == (mattering, needed):
         return Sliced(None, needed=needed, same=True)
     if not needed:
         return Sliced(None, needed=False, left_out=EVERYTHING)
@@ -103,9 +106,9 @@ def slice_for(source: bytes, tree: ast.Module, watch: Watch, before: Optional[Wa
     return Sliced(b"".join(lines[number - 1] for number in rows), needed=True, left_out=left_out, rows=rows)
 
 
-def _plan(text: bytes, tree: ast.Module, watch: Watch, functions: List["_Function"]) -> Tuple["_Reader", Set["_Function"], bool]:
+def _plan(file: "_File", tree: ast.Module, watch: Watch, functions: List["_Function"]) -> Tuple["_Reader", Set["_Function"], bool]:
     """The functions that may matter to `watch`, and whether anything of the file may."""
-    reader = _Reader(text, tree, watch)
+    reader = _Reader(file, watch)
     mattering = {
         function
         for function in functions
@@ -177,16 +180,30 @@ class _Function:
         return at < len(rows) and rows[at] <= self.last_line
 
 
+class _File:
+    """What every reading of one file looks at: its text (spelled as the pre-filter spells it), the
+    names it holds, where its lines start, and what its module-level imports bind."""
+
+    def __init__(self, text: bytes, lines: List[bytes], tree: ast.Module, words: Optional[bytes]) -> None:
+        self.text = text
+        self.words = frozenset(words.split()) if words is not None else identifiers(text)
+        # Where each line after the first starts (CPython's line ends, as bytes.splitlines's).
+        self.line_starts = list(itertools.accumulate(map(len, lines)))
+        if lines and not lines[-1].endswith((b"\n", b"\r")):
+            self.line_starts.pop()  # the end of the text, not the start of a line
+        self.aliases = _aliases(_module_level(tree.body))
+
+
 class _Reader:
     """Which functions of one file may hold a fact about what a watch describes."""
 
-    def __init__(self, text: bytes, tree: ast.Module, watch: Watch) -> None:
+    def __init__(self, file: _File, watch: Watch) -> None:
         self.watch = watch
         self.parameters: Set[bytes] = set()  # of the function being read
         # A call of an applier (a function filling state) matters once one is applied at import:
         # then it is among the watched functions (ProjectState.import_only).
         self.called = watch.functions
-        self.aliases = _aliases(_module_level(tree.body))
+        self.text, self.words, self.line_starts, self.aliases = file.text, file.words, file.line_starts, file.aliases
         # The lines naming something of the watch, or an import alias of it: only the functions
         # holding one are read closely. A watched method counts beside an instance it is watched
         # on, a module beside a call that may replace or reset it (`setattr(app, "store", ...)`, a
@@ -199,15 +216,12 @@ class _Reader:
             for names in (named, instances, modules):
                 if not parts.isdisjoint(names):
                     names.add(name)
-        self.text = text
-        self.words = identifiers(text)
-        self.line_starts = [match.end() for match in re.finditer(rb"\r\n?|\n", text)]  # CPython's line ends
         self.naming = self.lines_naming(named)
         self.methods = self.lines_naming(watch.instances_of.keys())
         self.instances = self.lines_naming(instances) if self.methods else []
         self.modules = self.lines_naming(modules)
         self.replacing = self.lines_naming(_SETTERS | _CLEARS) if self.modules else []
-        if self.modules and module_replaced(text, frozenset(modules)):  # `app.store = fake`: an attribute assigned
+        if self.modules and module_replaced(self.text, frozenset(modules)):  # `app.store = fake`: an attribute assigned
             self.replacing = sorted({*self.replacing, *self.modules})
         self.near = sorted({*self.naming, *self.methods, *self.instances, *self.modules, *self.replacing})  # what the walk looks at
         self.imports = self.lines_naming([b"import"])

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import multiprocessing.context
     from concurrent.futures import ProcessPoolExecutor
 
-Item = Tuple[object, bytes]  # (analysis.FileTask, source)
+Item = Tuple[object, bytes, Optional[bytes]]  # (analysis.FileTask, source, its words: FileText.words, if known)
 # Below this many files a pool costs more than it saves.
 _POOL_THRESHOLD = 16
 
@@ -31,9 +31,9 @@ def _analyse(item: Item) -> FileReport:
     from .analysis import analyse_source
     from .cache import no_collection
 
-    task, source = item
+    task, source, words = item
     with no_collection():  # the trees are freed by their counts; collecting walks them all
-        return analyse_source(task, source)  # type: ignore[arg-type]
+        return analyse_source(task, source, words)  # type: ignore[arg-type]
 
 
 def _context() -> "multiprocessing.context.BaseContext":
