@@ -17,7 +17,7 @@ from .cache import Cache, CacheEntry, FileText, digest, no_collection, stamp
 from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
-from .model import Config, Edit, FileReport, FileTask, Finding, Fix, Problem, StateSettings
+from .model import Config, Edit, FileReport, FileTask, Finding, Fix, ModuleName, Problem, StateSettings
 from .prefilter import (
     MODULE_LEVEL,
     NOTHING,
@@ -158,6 +158,7 @@ class _Item:
     report: Optional[FileReport] = None
     watch: Optional[Watch] = None  # parsed only for the resets of what this watches (slicing.py)
     before: Optional[Tuple[Watch, FileReport]] = None  # read again under a wider watch: the last reading
+    module: Optional[ModuleName] = None  # its module's name, once asked (_Run._module)
 
 
 class _Run:
@@ -303,8 +304,8 @@ class _Run:
     def _task(self, item: _Item, plain: bool) -> FileTask:
         return FileTask(
             path=item.shown,
-            module=item.project.module_name(item.path),
-            codes=selected_codes(self.config, item.path),
+            module=self._module(item),
+            codes=selected_codes(self.config, item.path) if self.config.per_file_ignores else self.codes,
             factories=self.factories,
             fix=None if plain or not item.reported else self.fix,
             edits=not plain and item.reported and self.edits,
@@ -314,6 +315,12 @@ class _Run:
             max_bytes=self.config.max_file_kb * 1024,
             watch=self.interned(item.watch) if plain else None,
         )
+
+    @staticmethod
+    def _module(item: _Item) -> ModuleName:
+        if item.module is None:
+            item.module = item.project.module_name(item.path)
+        return item.module
 
     def interned(self, watch: Optional[Watch]) -> Optional[Watch]:
         """One object for equal watches: the cache then stores each once."""
@@ -425,7 +432,7 @@ class _Run:
                 watch = self.watched[project] = _names_that_may_reset(state)
                 unread = [item for item in members if item.report is None and item.entry is not None]
                 if state.unresolved and not modules:
-                    modules = {item.project.module_name(item.path).name: item for item in members}
+                    modules = {self._module(item).name: item for item in members}
                 needed = {
                     modules[prefix] for callee in state.unresolved for prefix in _prefixes(callee) if prefix in modules
                 }
@@ -484,7 +491,7 @@ class _Run:
             ]
             if not candidates:
                 continue
-            modules = {item.project.module_name(item.path).name: item for item in members}
+            modules = {self._module(item).name: item for item in members}
             constants = {source[1] for candidate in candidates for source in candidate.sources if source[0] == "constant"}
             needed = [modules[prefix] for name in constants for prefix in _prefixes(name) if prefix in modules]
             for item in members:

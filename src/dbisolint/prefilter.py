@@ -278,11 +278,12 @@ def module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
     """Whether a statement may assign one of `modules` as an attribute: `app.store = fake`,
     `app.store: Store = fake`, `app.store, other = fakes` (not `app.store[key] = value`)."""
     text = spelled_text(source or b"")
-    return any(
-        _ATTRIBUTE_BEFORE.search(text, max(0, at - 8), at) and _REPLACED_AFTER.match(text, at + len(name))
-        for name in modules
-        for at in occurrences(text, name)
-    )
+    return any(_replaced_at(text, at, at + len(name)) for name in modules for at in occurrences(text, name))
+
+
+def _replaced_at(text: bytes, at: int, end: int) -> bool:
+    """Whether the name at `at`..`end` may be an attribute assigned (module_replaced)."""
+    return bool(_ATTRIBUTE_BEFORE.search(text, max(0, at - 8), at) and _REPLACED_AFTER.match(text, end))
 
 
 def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
@@ -303,7 +304,9 @@ def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: D
             # The module must end what the call names: `"app.store"`, `app.store,`.
             if call and (_STRING_ENDS.match(text, end) if call.group(2) else _ARGUMENT_ENDS.match(text, end)):
                 return True
-    return module_replaced(text, spellings)
+            if _replaced_at(text, at, end):
+                return True
+    return False
 
 
 def _target_reset(source: Optional[bytes], targets: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
@@ -702,13 +705,15 @@ class ReexportChains:
         self.key = hashlib.blake2b(repr(sorted(names)).encode()).hexdigest()
         self.text = text
         self.paths = set(paths)
-        self.modules: Dict[str, Set[str]] = {}  # every dotted tail of a file's module path -> the files
+        # The files by the last part of their module path, with its parts: `from m import x` may
+        # import any file whose module path ends with m's parts.
+        self.modules: Dict[str, List[Tuple[List[str], str]]] = {}
         for path in self.paths:
             parts = os.path.splitext(path)[0].split(os.sep)
             if parts[-1] == "__init__":
                 parts.pop()
-            for start in range(len(parts)):
-                self.modules.setdefault(".".join(parts[start:]), set()).add(path)
+            parts = ".".join(parts).split(".")  # a folder named `a.b` spells two parts, as a dotted name would
+            self.modules.setdefault(parts[-1], []).append((parts, path))
         self.followed: Set[str] = set()  # the files whose imports were followed
         self.reexporters: Set[str] = set()
 
@@ -740,7 +745,8 @@ class ReexportChains:
                 stem = os.path.join(base, *module.split(".")) if module else base
                 found |= {candidate for candidate in (stem + ".py", os.path.join(stem, "__init__.py")) if candidate in self.paths}
             else:
-                found |= self.modules.get(module, set())
+                wanted = module.split(".")
+                found |= {path for parts, path in self.modules.get(wanted[-1], ()) if parts[-len(wanted) :] == wanted}
         found.discard(path)
         return found
 
