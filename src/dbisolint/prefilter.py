@@ -53,6 +53,7 @@ _IMPORT = re.compile(rb"import[ \t]+(\([^)]*\)|[^\n]*)")
 _BEFORE_IMPORT = re.compile(rb"[ \t]*(?:from[ \t]+([\w.]+)[ \t]+)?")
 _OPERATOR = rb"(?:\*\*|//|<<|>>|[-+*/%|&^@])"
 _AS = re.compile(rb"([A-Za-z_]\w*)[ \t]+as[ \t]+([A-Za-z_]\w*)")
+_ATTRIBUTE_ASSIGNED = re.compile(rb"\.[ \t]*\w+[ \t]*(?::[^=\n]*)?$")  # before the `=`: `obj.attr`, `obj.attr: T`
 
 
 # What follows a name that is mutated: `[k] = v`, `[k] += v`, `[k].append(v)`, an open `[`
@@ -153,7 +154,9 @@ class Summarizer:
         self.block_instance = re.compile(
             rb"\n[ \t]+([A-Za-z_]\w*)[ \t]*(?::[^=\n]*)?=[ \t]*(?:\(\s*)*(?:[\w.]*\.)?([A-Za-z_]\w*)[ \t]*\("
         )
-        self.container_attribute = re.compile(rb"\.[ \t]*\w+[ \t]*(?::[^=\n]*)?=[ \t]*" + start)
+        # `= <container>`, then what stands before on its line: `obj.attr =` (searched from the
+        # `=`, rarer than the `.` of every attribute).
+        self.container_value = re.compile(rb"=[ \t]*" + start)
 
     def summarize(self, source: bytes) -> TextSummary:
         source = b"\n" + spelled_text(source)  # a newline before the first line (see _MODULE_BLOCK)
@@ -182,13 +185,21 @@ class Summarizer:
             instances=tuple((name.decode(), originals.get(callee, callee).decode()) for name, callee in instances),
             caches=_text(_cached_functions(source)) if b"cache" in source else frozenset(),
             stateful_classes=_text(name for name, _bases in classes)
-            if classes and self.container_attribute.search(source)
+            if classes and self._assigns_attribute_a_container(source)
             else frozenset(),
             class_bases=tuple((name.decode(), bases.decode()) for name, bases in classes),
             reset_hints=any(hint in source for hint in _RESET_HINTS),
             imported=_text(_IDENTIFIER.findall(listed)),
             aliases=tuple((original.decode(), alias.decode()) for original, alias in renamed),
         )
+
+
+    def _assigns_attribute_a_container(self, source: bytes) -> bool:
+        """Whether some `obj.attr = <container>` (or `obj.attr: T = ...`) stands in the text."""
+        for match in self.container_value.finditer(source):
+            if _ATTRIBUTE_ASSIGNED.search(source, source.rfind(b"\n", 0, match.start()) + 1, match.start()):
+                return True
+        return False
 
 
 def identifiers(source: Optional[bytes]) -> FrozenSet[bytes]:
