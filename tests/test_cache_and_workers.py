@@ -164,3 +164,26 @@ def test_the_edits_of_fixes_are_cached_too(tmp_path: Path, monkeypatch, parsed):
     monkeypatch.setattr("dbisolint.state_fix.with_managed_fixture", conftest_rewritten)
     again = checker.check([Path(".")], config, edits=True, cache_dir=cache)
     assert again.findings == first.findings and parsed == [], "JSON and SARIF output, warm, parse nothing"
+
+
+def test_a_files_analysis_leaves_no_cycles_behind():
+    """A run pauses the cycle collector (and a worker, during each file): a file's tree and
+    scopes must then be freed by their reference counts alone, or every file read stays in
+    memory to the end of the run."""
+    import gc
+
+    from dbisolint.analysis import analyse_source
+    from dbisolint.engine_call import ENGINE_FACTORIES
+    from dbisolint.model import FileTask, ModuleName, StateSettings
+
+    source = (FIXTURES / "projects" / "polluted_suite" / "app" / "state.py").read_bytes()
+    task = FileTask("app/state.py", ModuleName("app.state"), frozenset({"DBI101"}), ENGINE_FACTORIES, state=StateSettings())
+    gc.collect()
+    gc.disable()
+    try:
+        report = analyse_source(task, source)
+        left = gc.collect()  # what only the collector could free
+    finally:
+        gc.enable()
+    assert report.facts is not None and report.facts.definitions
+    assert left < 50, f"{left} objects in cycles"

@@ -9,6 +9,7 @@ the walk that the rules do anyway; lookups run afterwards, when each scope's bin
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Optional, Set, Tuple, Union
 
@@ -28,7 +29,18 @@ class Binding:
     node: cst.CSTNode
     target: Optional[str] = None  # dotted name an import binds
     value: Optional[cst.BaseExpression] = None  # the assigned value of a simple `name = value`
-    scope: Optional["Scope"] = None  # where the binding statement itself runs (differs under `global`)
+    # Weak: the scope holds its bindings, and a cycle would keep the file's tree alive until the
+    # cycle collector runs (it is paused for a whole run).
+    _scope: Optional["weakref.ReferenceType[Scope]"] = None
+
+    @property
+    def scope(self) -> Optional["Scope"]:
+        """Where the binding statement itself runs (differs under `global`)."""
+        return self._scope() if self._scope is not None else None
+
+    @scope.setter
+    def scope(self, scope: "Scope") -> None:
+        self._scope = weakref.ref(scope)
 
 
 @dataclass(eq=False)

@@ -7,6 +7,7 @@ again one by one, each in a fresh process, and the one that kills it is reported
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
@@ -62,7 +63,9 @@ class Workers:
         if self.jobs > 1 and self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_context())
+            # A worker collects cycles between files (the main process forks it with the collector
+            # paused for the run): a file's scopes hold cycles, and a worker reads many files.
+            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_context(), initializer=gc.enable)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -128,7 +131,7 @@ def _alone(item: Item) -> FileReport:
     from concurrent.futures.process import BrokenProcessPool
 
     try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=gc.enable) as pool:
             return pool.submit(_analyse, item).result()
     except BrokenProcessPool:
         path = getattr(item[0], "path", "?")
