@@ -193,7 +193,6 @@ class Summarizer:
             aliases=tuple((original.decode(), alias.decode()) for original, alias in renamed),
         )
 
-
     def _assigns_attribute_a_container(self, source: bytes) -> bool:
         """Whether some `obj.attr = <container>` (or `obj.attr: T = ...`) stands in the text."""
         for match in self.container_value.finditer(source):

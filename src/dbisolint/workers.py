@@ -64,7 +64,7 @@ class Workers:
             from concurrent.futures import ProcessPoolExecutor
 
             # A worker collects cycles between files (the main process forks it with the collector
-            # paused for the run): a file's scopes hold cycles, and a worker reads many files.
+            # paused for the run): what a file leaves in cycles must not pile up over many files.
             self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_context(), initializer=gc.enable)
 
     def close(self) -> None:
