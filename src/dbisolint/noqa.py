@@ -23,10 +23,13 @@ def _codes(text: Optional[str]) -> FrozenSet[str]:
     return frozenset(code.upper() for code in re.split(r"[,\s]+", text) if code)
 
 
-def _comments(text: str) -> Iterator[Tuple[int, int, str]]:
-    """(line, column, comment) of every comment; line-based if the file cannot be tokenized."""
+def _comments(text: str, last_row: int) -> Iterator[Tuple[int, int, str]]:
+    """(line, column, comment) of every comment up to line `last_row` (a comment stays on its
+    line: the tokens after it are not needed); line-based if the file cannot be tokenized."""
     try:
         for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.start[0] > last_row:
+                return
             if token.type == tokenize.COMMENT:
                 yield token.start[0], token.start[1], token.string
         return
@@ -53,12 +56,14 @@ def _matches(codes: FrozenSet[str], code: str) -> bool:
 
 
 def read_suppressions(text: str) -> Suppressions:
-    if not _NOQA.search(text):
+    mentions = list(_NOQA.finditer(text))
+    if not mentions:
         return Suppressions()  # no comment can hold one: no need for the tokens
     file_codes: FrozenSet[str] = frozenset()
     lines: Dict[int, FrozenSet[str]] = {}
     source_lines = text.splitlines()
-    for row, column, comment in _comments(text):
+    last_row = text.count("\n", 0, mentions[-1].start()) + 1  # the last line naming noqa, as tokenize counts
+    for row, column, comment in _comments(text, last_row):
         whole = _FILE.match(comment)
         if whole and not source_lines[row - 1][:column].strip():  # a comment on its own line
             found = _codes(whole.group("codes"))
