@@ -7,8 +7,8 @@ for a tenth of libcst's parse: the statements of both trees are paired in order.
 cannot parse the file (syntax newer than this interpreter), and for the span of a node that is not
 a statement, the locator regenerates the code once and notes only where each node's tokens start
 and end; the few nodes asked about are then measured on the code (the same positions as
-PositionProvider's, for a quarter of its cost). The text libcst parsed may leave lines of the file out (slicing.py): its
-rows are then mapped to the file's.
+PositionProvider's, for a quarter of its cost). The text libcst parsed may leave lines of the
+file out (slicing.py): its rows are then mapped to the file's.
 """
 
 from __future__ import annotations
@@ -184,7 +184,9 @@ class _Syntactic:
 
     __slots__ = ("state", "node", "start_node", "end_node", "first")
 
-    def __init__(self, state: _TokenRanges, node: cst.CSTNode, start_node: Optional[cst.CSTNode], end_node: Optional[cst.CSTNode]) -> None:
+    def __init__(
+        self, state: _TokenRanges, node: cst.CSTNode, start_node: Optional[cst.CSTNode], end_node: Optional[cst.CSTNode]
+    ) -> None:
         self.state, self.node, self.start_node, self.end_node = state, node, start_node, end_node
 
     def __enter__(self) -> None:
