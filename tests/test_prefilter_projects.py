@@ -49,6 +49,9 @@ class RateLimiter(Base):
 
         def reset(self):
             self._windows = {}
+
+    def restart(self):  # resets through a method of its own (ProjectState.effects follows `self.`)
+        self.reset()
 '''
 BASE = "class Base:\n    def __init__(self):\n        self._windows = {}\n"
 REGISTER = '''\
@@ -175,6 +178,7 @@ RESETS = [
     "{settings}.cache_clear()",
     "{limiter}._windows.clear()",
     "{limiter}.reset()",
+    "{limiter}.restart()",
     "{limiter}.__init__()",
     "{clear_state}()",
     'monkeypatch.setattr({module}, "_cache", {{}})',

@@ -34,7 +34,7 @@ from .project import FileFinder, Project, display_path, path_matches, pytest_env
 from .rule import StateRule, UrlRule
 from .rules import ALL_RULES, RULES_BY_CODE
 from .slicing import EVERYTHING
-from .state_facts import STATE_CODES, FunctionFacts, ProjectState, StateFacts
+from .state_facts import SELF, STATE_CODES, FunctionFacts, ProjectState, StateFacts
 from .url_facts import URL_CODE, EnvSetting, UrlFacts, UrlJoin
 from .workers import Workers
 
@@ -625,15 +625,18 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
     def resets_target(function: FunctionFacts) -> bool:
         owner = function.qualname.rsplit(".", 1)[0]
         for reset in function.resets:
-            if reset.startswith("self."):
+            if reset.startswith(SELF + "."):
                 if owner in instance_classes:
                     return True
             elif any(_overlaps(state.canonical(reset), target) for target in targets):
                 return True
         return False
 
-    def reaches(callee: str) -> bool:
-        """Whether a call resets: of a resetter, or of a resetting method on an instance of its class."""
+    def reaches(caller: FunctionFacts, callee: str) -> bool:
+        """Whether a call resets: of a resetter, of a resetting method on an instance of its class,
+        or of a resetting method of the caller's own class on `self` (as ProjectState.effects follows it)."""
+        if callee.startswith(SELF + "."):
+            return f"{caller.qualname.rsplit('.', 1)[0]}.{callee[len(SELF) + 1 :]}" in resetters
         name = state.canonical(callee)
         if name in resetters:
             return True
@@ -651,7 +654,7 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
         callers = {
             function.qualname
             for function in callable_functions
-            if function.qualname not in resetters and any(reaches(callee) for callee in function.calls)
+            if function.qualname not in resetters and any(reaches(function, callee) for callee in function.calls)
         }
         if not callers:
             break
