@@ -98,6 +98,7 @@ def upper(text):
     return text.upper()
 '''
 LATE_FILTER = "\n\ndef late_filter():\n    library.filter(str)\n"
+LATE_FILTER_LAMBDA = "\n\nLATE = [\n    str,\n    lambda: library.filter(str),\n]\n"  # called by a lambda: no registry either
 
 
 def store_module(draw) -> Dict[str, str]:
@@ -113,7 +114,7 @@ def store_module(draw) -> Dict[str, str]:
     text = f"{header}{classes}\n\n{definitions}{instance}\n\n{draw(st.sampled_from(CACHES))}\n\n{registers}\n\n{FUNCTIONS}"
     if draw(st.booleans()):
         library = "from app.limits import Library\n\n\n" if apart else f"{LIBRARY_CLASS}\n\n"
-        text += f"\n\n{library}{LIBRARY}" + (LATE_FILTER if draw(st.booleans()) else "")
+        text += f"\n\n{library}{LIBRARY}" + draw(st.sampled_from(["", LATE_FILTER, LATE_FILTER_LAMBDA]))
     files = {"app/store.py": text}
     if apart:
         files["app/limits.py"] = f"import sys\n\nfrom app.base import Base\n\n\n{LIMITER}\n\n{LIBRARY_CLASS}"
@@ -172,6 +173,8 @@ MUTATIONS = [
     "{settings}()",
 ]
 
+LAMBDA_MUTATIONS = ["{_cache}.setdefault(key, []).append(1)", "{_items}.append(key)", "{_cache}[key].append(1)", "{limiter}.hit(key)"]
+
 RESETS = [
     "{_cache}.clear()",
     "{_items}.clear()",
@@ -219,8 +222,17 @@ def projects(draw) -> Dict[str, str]:
 
     # Code that mutates the state at runtime, and code that applies the registries at import.
     use = spelling()
-    body = "\n".join(f"    {fill(line, use)}" for line in draw(st.lists(st.sampled_from(MUTATIONS), min_size=1, max_size=3)))
+    in_lambda = draw(st.booleans())  # a mutation in a lambda of a display assigned at module level (slicing.py)
+    mutations = draw(st.lists(st.sampled_from(MUTATIONS), min_size=0 if in_lambda else 1, max_size=3))
+    body = "\n".join(f"    {fill(line, use)}" for line in mutations) or "    pass"
     files["app/use.py"] = f"{SPELLINGS[use][0]}\n\n\ndef work(key):\n{body}\n"
+    if in_lambda:
+        mutation = fill(draw(st.sampled_from(LAMBDA_MUTATIONS)), use)
+        # `_seen`, mutated there alone, is state only where the lambdas are read; `_made`, only
+        # where its binding inside the display is.
+        handlers = f"HANDLERS: tuple = (\n    print,\n    lambda key: _seen.append(key),\n    lambda key: {mutation},\n)\n"
+        made = "MADE = [\n    (_made := {}),\n]\n\n\ndef keep(key):\n    _made[key] = 1\n"
+        files["app/use.py"] += f"\n\n_seen: list = []\n{handlers}{made}"
     if draw(st.booleans()):
         handlers = spelling()
         decorator = fill(draw(st.sampled_from(["@{register}", '@{register_as}("name")'])), handlers)

@@ -109,6 +109,71 @@ def test_nothing_to_empty_gives_none():
     assert slice_for(SUITE.encode(), ast.parse(SUITE), everything) == Sliced(None, needed=True)
 
 
+DISPLAYS = """\
+SENSORS: tuple[str, ...] = (  # opened
+    describe(key="a", value_fn=lambda data: data.get("a").upper()),
+    describe(key="b"),
+)
+LIMITS = {
+    "a": 1,
+}
+CALLED = [
+    lambda key: _seen.append(key),
+]
+BOUND = [
+    (_made := {}),
+]
+MADE = [
+    [item for item in range(3)],
+]
+DRAINED = (
+    task.add_done_callback(_tasks.discard),
+)
+ONE_LINE = ("a",
+    "b")
+_DBISOLINT_STATE = (
+    ("app.store", "_cache", "dict", ()),
+)
+CLOSED_WITH = [
+    names[
+        0
+    ]]
+OPENED_WITH = (f(
+    1),
+    2,
+)
+PAIRED = (
+    1
+), (
+    2
+)
+TRAILING = [
+    1
+    ,]
+SEEN = {
+    "a",
+}
+
+
+def reset():
+    _cache.clear()
+"""
+
+
+def test_displays_at_module_level_lose_their_elements_where_state_py_reads_nothing_of_them():
+    lines = sliced(DISPLAYS, WATCH | Watch(module_level=True))
+    assert lines[1] == "SENSORS: tuple[str, ...] = (  # opened" and lines[4] == ")" and 2 not in lines and 3 not in lines
+    assert lines[5] == "LIMITS = {" and 6 not in lines and lines[7] == "}"  # a dict stays a dict
+    # A lambda calling a method, :=, a comprehension, a drain, the managed table, elements on a
+    # bracket's line (twice), a comma before the closing bracket, a set (emptied: a dict).
+    kept = [9, 12, 15, 18, 23, 26, 27, 30, 31, 39, 42]
+    assert all(row in lines for row in kept)
+    assert lines[33] == "PAIRED = (" and lines[37] == ")" and 35 not in lines  # a tuple still: `()`
+    tree = ast.parse(DISPLAYS)
+    slice_for(DISPLAYS.encode(), tree, WATCH | Watch(module_level=True))
+    assert ast.literal_eval(tree.body[1].value) == {} and tree.body[0].value.elts == []  # type: ignore[attr-defined]
+
+
 def _project(tmp_path: Path, monkeypatch, store: str, suite: str, more: Optional[Dict[str, str]] = None) -> None:
     """A project with `app/store.py` and `tests/test_store.py` (and `more` files), made current."""
     files = {"pyproject.toml": "", "app/__init__.py": "", "app/store.py": store, "tests/test_store.py": suite, **(more or {})}

@@ -23,11 +23,12 @@ from __future__ import annotations
 import ast
 import bisect
 import itertools
+import re
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .prefilter import MANAGED_WORD, Watch, identifiers, module_replaced, occurrences, spelled, spelled_text
-from .state_facts import MUTATING_METHODS
+from .state_facts import MANAGED_TABLE, MUTATING_METHODS
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -43,6 +44,12 @@ _SIMPLE = (
     ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Pass, ast.Import, ast.ImportFrom,
     ast.Delete, ast.Return, ast.Raise, ast.Assert, ast.Global, ast.Nonlocal, ast.Break, ast.Continue,
 )  # fmt: skip
+
+_DISPLAYS = (ast.Tuple, ast.List, ast.Dict)  # not a set: emptied, `{}` is a dict
+_CLOSING = {ast.Tuple: b")", ast.List: b"]", ast.Dict: b"}"}
+# What state.py may read inside a display assigned at module level (the words as they stand, in
+# strings too): a comprehension's scope, a binding, a task set drained; a lambda is read closer.
+_READ_INSIDE = re.compile(rb"\b(?:for|add_done_callback)\b|:=")
 
 EVERYTHING = b"*"  # what a file not parsed at all leaves out: every name its text holds
 Dotted = List[bytes]
@@ -81,7 +88,8 @@ def slice_for(
     if not needed:
         return Sliced(None, needed=False, left_out=EVERYTHING)
     emptied = [function for function in functions if function.indent is not None and function not in mattering]
-    if not emptied or b"\r" in source.replace(b"\r\n", b""):
+    displays = list(_inert_displays(tree.body, file, lines))
+    if not (emptied or displays) or b"\r" in source.replace(b"\r\n", b""):
         return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
     spans = [(function.body_line, function.last_line) for function in emptied]
     # What class bodies hold beside the functions that matter is left out too, but for methods
@@ -95,6 +103,12 @@ def slice_for(
     left = [True] * len(lines)  # whether each line stays in the text
     for first, last in dropped.values():
         left[first - 1 : last] = [False] * (last - first + 1)
+    for display in displays:  # its brackets stay, on their lines: an empty display of the same kind
+        left[display.lineno : display.end_lineno - 1] = [False] * (display.end_lineno - display.lineno - 1)  # type: ignore[operator]
+        if isinstance(display, ast.Dict):
+            display.keys, display.values = [], []
+        else:
+            display.elts = []
     for first, column in blanked:  # a class body left empty: its `pass`
         lines[first - 1], left[first - 1] = b" " * column + b"pass" + _ending(lines[first - 1]), True
     for function in emptied:
@@ -124,6 +138,51 @@ def _plan(file: "_File", tree: ast.Module, watch: Watch, functions: List["_Funct
         named |= fresh
     needed = bool(mattering) or watch.module_level or MANAGED_WORD in reader.words or reader.module_matters(tree)
     return reader, mattering, needed
+
+
+def _inert_displays(body: Sequence[ast.stmt], file: _File, lines: List[bytes]) -> Iterator[ast.expr]:
+    """The tuples, lists and dicts assigned to a name at module level (`SENSORS: tuple[...] = (`,
+    an element per line, `)`) whose elements stand between the line opening them and the line
+    closing them, and hold nothing state.py reads: it reads of such a statement only the name
+    bound and the kind of the display, unless the elements hold a comprehension, a binding
+    (`:=`), a task set drained (`add_done_callback`) or a lambda calling a method (_inert_lambdas).
+    Such displays were nearly half of what Home Assistant's first round parsed."""
+    for statement in _module_level(body, classes=False):
+        target = statement.targets[0] if isinstance(statement, ast.Assign) and len(statement.targets) == 1 else getattr(statement, "target", None)
+        value = getattr(statement, "value", None)
+        if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or not isinstance(target, ast.Name) or not isinstance(value, _DISPLAYS):
+            continue
+        elements = [*value.keys, *value.values] if isinstance(value, ast.Dict) else value.elts
+        elements = [element for element in elements if element is not None]  # `**other` has no key
+        if (
+            not elements
+            or target.id == MANAGED_TABLE  # its entries are what the fixture `--fix` wrote resets
+            or lines[value.end_lineno - 1].lstrip()[:1] != _CLOSING[type(value)]  # type: ignore[operator]
+            or min(element.lineno for element in elements) == value.lineno
+            or max(element.end_lineno for element in elements) == value.end_lineno  # type: ignore[type-var]
+        ):
+            continue
+        # The lines between the brackets (the start of line n is line_starts[n - 2]).
+        inside = file.text[file.line_starts[value.lineno - 1] : file.line_starts[value.end_lineno - 2]]  # type: ignore[operator]
+        if not _READ_INSIDE.search(inside) and (b"lambda" not in inside or _inert_lambdas(value)):
+            yield value
+
+
+def _inert_lambdas(node: ast.AST, parameters: FrozenSet[str] = frozenset()) -> bool:
+    """Whether the lambdas in `node` call methods only of their own parameters. state.py reads a
+    lambda as a function: a method called on anything else may mutate module state, or make an
+    instance no registry (ProjectState.is_registry); what else it reads of a lambda (the functions
+    it calls, what it resets) matters only to a caller, and none can call a lambda by its name."""
+    if isinstance(node, ast.Lambda):
+        inner = parameters | {argument.arg for argument in _parameters(node.args)}
+        return _inert_lambdas(node.args, parameters) and _inert_lambdas(node.body, inner)
+    if parameters and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        owner = node.func.value
+        while isinstance(owner, (ast.Attribute, ast.Subscript)):
+            owner = owner.value
+        if isinstance(owner, ast.Name) and owner.id not in parameters:  # on a call's result: nothing state.py names
+            return False
+    return all(_inert_lambdas(child, parameters) for child in ast.iter_child_nodes(node))
 
 
 def _decorated(statement: ast.stmt) -> bool:
@@ -440,15 +499,15 @@ def _aliases(statements: Iterable[ast.stmt]) -> Aliases:
     return found
 
 
-def _module_level(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
-    """The statements that run at import: module and class bodies, through if, try, with and
-    loops, not into functions."""
+def _module_level(body: Sequence[ast.stmt], classes: bool = True) -> Iterator[ast.stmt]:
+    """The statements that run at import: module and class bodies (`classes`), through if, try,
+    with and loops, not into functions."""
     for statement in body:
         yield statement
-        if isinstance(statement, _FUNCTIONS):
+        if isinstance(statement, _FUNCTIONS) or (not classes and isinstance(statement, ast.ClassDef)):
             continue
         for block in _blocks(statement):
-            yield from _module_level(block)
+            yield from _module_level(block, classes)
 
 
 def _definitions(body: Sequence[ast.stmt], owners: Tuple[bytes, ...] = ()) -> Iterator[Tuple[ast.FunctionDef, Tuple[bytes, ...]]]:
