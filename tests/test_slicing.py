@@ -342,6 +342,27 @@ def test_a_class_keeping_state_keeps_its_methods():
     assert "self.hit(1)" in text, "a call of a kept function by its name is kept"
 
 
+def test_of_a_class_keeping_state_only_the_methods_touching_their_instance_are_kept():
+    methods = {
+        "store": "self._windows = {}",
+        "augment": "self.count += 1",
+        "mutate": "self._windows['a'].append(1)",
+        "delete": "del self._windows['a']",
+        "call": "self.store()",
+        "unpack": "(self.a, b) = 1, 2",
+        "setattr": "setattr(self, '_windows', {})",
+        "patch": "mock.patch.object(self, '_windows', {}).start()",
+        "read": "return len(self._windows)",
+        "other": "other.x = {}\n        helper(other)",
+        "nested": "def inner(self):\n            self.x = {}\n        return inner",
+    }
+    source = "class Limiter:\n" + "".join(f"    def {name}(self):\n        {body}\n\n" for name, body in methods.items())
+    text = kept(source, Watch(classes=frozenset({b"Limiter"}), module_level=True))
+    assert text is not None
+    emptied = {name for name, body in methods.items() if body.splitlines()[0] not in text}
+    assert emptied == {"read", "other"}, "a nested function's `self` is its own, but it is kept with its method"
+
+
 def test_a_file_read_again_under_a_wider_watch_that_reads_the_same_is_not_parsed_again():
     source = "from app import store\n\n\ndef a():\n    store._cache.clear()\n\n\ndef b():\n    store.limiter.reset()\n"
     narrow = Watch(targets=frozenset({b"_cache"}))

@@ -45,6 +45,8 @@ _SIMPLE = (
     ast.Delete, ast.Return, ast.Raise, ast.Assert, ast.Global, ast.Nonlocal, ast.Break, ast.Continue,
 )  # fmt: skip
 
+# Calls state.py reads as resets of the attribute of what their first arguments name.
+_INSTANCE_SETTERS = frozenset({"setattr", "delattr", "object", "dict"})  # patch.object, patch.dict
 _DISPLAYS = (ast.Tuple, ast.List, ast.Dict)  # not a set: emptied, `{}` is a dict
 _CLOSING = {ast.Tuple: b")", ast.List: b"]", ast.Dict: b"}"}
 # What state.py may read inside a display assigned at module level (the words as they stand, in
@@ -126,7 +128,8 @@ def _plan(file: "_File", tree: ast.Module, watch: Watch, functions: List["_Funct
     mattering = {
         function
         for function in functions
-        if not watch.classes.isdisjoint(function.owners) or (reader.may_matter(function) and reader.matters(function))
+        if (not watch.classes.isdisjoint(function.owners) and _touches_its_instance(function.node))
+        or (reader.may_matter(function) and reader.matters(function))
     }
     fresh = {function.name for function in mattering}
     named = set(fresh)
@@ -183,6 +186,38 @@ def _inert_lambdas(node: ast.AST, parameters: FrozenSet[str] = frozenset()) -> b
         if isinstance(owner, ast.Name) and owner.id not in parameters:  # on a call's result: nothing state.py names
             return False
     return all(_inert_lambdas(child, parameters) for child in ast.iter_child_nodes(node))
+
+
+def _touches_its_instance(method: ast.FunctionDef) -> bool:
+    """Whether a method may store into its instance (`self.x = {}`, `self.x[k] = v`), call a method
+    on it (`self.x.append(v)`, `self.reset()`) or hand it to setattr, delattr or patch: all that
+    state.py reads of the methods of a class keeping state (ClassFacts, and the resets and calls
+    on `self` that ProjectState.effects follows); what else they call is asked by name, as of
+    every function."""
+    positional = [*method.args.posonlyargs, *method.args.args]
+    if not positional:
+        return False
+    instance = positional[0].arg
+    for child in (node for statement in method.body for node in ast.walk(statement)):
+        if isinstance(child, _STORES):
+            stored = child.targets if isinstance(child, (ast.Assign, ast.Delete)) else [child.target]
+            if any(_root(target) == instance for target in _unpacked(stored)):
+                return True
+        elif isinstance(child, ast.Call):
+            func = child.func
+            if isinstance(func, ast.Attribute) and _root(func) == instance:
+                return True
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name in _INSTANCE_SETTERS and any(_root(argument) == instance for argument in child.args):
+                return True
+    return False
+
+
+def _root(expression: ast.expr) -> Optional[str]:
+    """The name a chain of attributes and subscripts starts from (`self` of `self.x[k].y`)."""
+    while isinstance(expression, (ast.Attribute, ast.Subscript)):
+        expression = expression.value
+    return expression.id if isinstance(expression, ast.Name) else None
 
 
 def _decorated(statement: ast.stmt) -> bool:
