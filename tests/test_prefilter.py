@@ -51,6 +51,23 @@ def test_the_names_of_import_statements_are_found_wherever_else_import_is_writte
     assert text.imported("m.py") == {b"_cache", b"os", b"sys", b"signals", b"json"}
 
 
+@pytest.mark.parametrize(
+    ("source", "may_reset"),
+    [
+        (b"def test():\n    reset_all()\n", True),
+        (b"def test():\n    helpers.reset_all (\n    )\n", True),
+        (b"def test():\n    x = (reset_all  # later\n         ())\n", True),
+        (b"@reset_all\ndef test():\n    pass\n", True),  # a decorator: applied at import
+        (b"from helpers import reset_all as ra\n\n\ndef test():\n    ra()\n", True),
+        (b"from helpers import reset_all\n\n\ndef test():\n    hooks.append(reset_all)\n", False),  # passed on: no call
+    ],
+)
+def test_a_file_naming_a_function_that_resets_may_reset_only_where_it_calls_or_applies_it(source: bytes, may_reset: bool):
+    from dbisolint.prefilter import ProjectText, Watch
+
+    assert ProjectText(lambda path: source).may_reset("test_x.py", Watch(functions=frozenset({b"reset_all"}))) is may_reset
+
+
 @pytest.mark.parametrize("name", ["_cache", "_caché"])
 def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch, parsed, name):
     files = {

@@ -261,6 +261,7 @@ def _block_end(source: bytes, start: int) -> int:
 
 
 _DECORATOR_LINE = re.compile(rb"[ \t]*@")
+_CALLED_AFTER = re.compile(rb"(?:\s|\\\n|#[^\n]*\n)*\(")  # `f(`, `f (`, and over lines inside brackets
 _ATTRIBUTE_BEFORE = re.compile(rb"\.[ \t]*$")  # searched in the few bytes before a name
 # What follows an attribute assigned: `=` (or `+=`...); an annotation, a closing bracket or the rest
 # of a target list, then `=` (a target list over lines inside brackets: `(app.store,\n b) = fakes`).
@@ -367,6 +368,18 @@ def _method_called(source: Optional[bytes], methods: FrozenSet[Tuple[bytes, byte
             if after and after.group(1) in names:
                 return True
     return False
+
+
+def _called(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
+    """Whether the text may call one of `functions` (or an import alias of one), `f(...)`,
+    `helpers.f(...)`, or apply it as a decorator: state.py reads only the calls of a function
+    (and the decorators applied at import), never a name merely passed on."""
+    text = spelled_text(source or b"")
+    return any(
+        _CALLED_AFTER.match(text, at + len(name)) or _DECORATOR_LINE.match(text, text.rfind(b"\n", 0, at) + 1)
+        for name in _with_aliases(functions, aliases)
+        for at in occurrences(text, name)
+    )
 
 
 def _decorates(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
@@ -507,7 +520,7 @@ class ProjectText:
         apply a function that fills it as a decorator at import (over-approximated on the names
         the text holds; slicing.py then reads its functions more closely)."""
         names = self.identifiers(path)  # the text is read only where a name asks for it
-        if not names.isdisjoint(watch.functions) or MANAGED_WORD in names:
+        if MANAGED_WORD in names or self._text_shows(path, "called", names & watch.functions, _called):
             return True
         instances_of = watch.instances_of
         methods = frozenset(  # over the watched methods, fewer than the file's names
