@@ -386,7 +386,7 @@ def _decorates(source: Optional[bytes], functions: FrozenSet[bytes], aliases: Di
     """Whether a decorator line may name one of `functions`, or an import alias (original ->
     aliases) of one."""
     text = spelled_text(source or b"")
-    spellings = {*functions, *(alias for name in functions for alias in aliases.get(name, ()))}
+    spellings = _with_aliases(functions, aliases)
     return any(_DECORATOR_LINE.match(text, text.rfind(b"\n", 0, at) + 1) for name in spellings for at in occurrences(text, name))
 
 

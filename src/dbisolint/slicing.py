@@ -180,10 +180,8 @@ def _inert_lambdas(node: ast.AST, parameters: FrozenSet[str] = frozenset()) -> b
         inner = parameters | {argument.arg for argument in _parameters(node.args)}
         return _inert_lambdas(node.args, parameters) and _inert_lambdas(node.body, inner)
     if parameters and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        owner = node.func.value
-        while isinstance(owner, (ast.Attribute, ast.Subscript)):
-            owner = owner.value
-        if isinstance(owner, ast.Name) and owner.id not in parameters:  # on a call's result: nothing state.py names
+        owner = _root(node.func.value)  # None on a call's result: nothing state.py names
+        if owner is not None and owner not in parameters:
             return False
     return all(_inert_lambdas(child, parameters) for child in ast.iter_child_nodes(node))
 
