@@ -91,3 +91,39 @@ def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further
     assert {"app/__init__.py", "app/api.py"} <= set(parsed), "up the test's import, read for its reset"
     assert "app/report.py" not in parsed, "it imports the name, but no file read imports from it"
     assert result.state_verdicts == checker.check([Path(".")], load_config(None), use_prefilter=False).state_verdicts
+
+
+def test_a_test_resetting_through_a_chain_of_calls_is_read(tmp_path: Path, monkeypatch):
+    files = {
+        "pyproject.toml": "",
+        "app/__init__.py": "",
+        "app/store.py": "_cache = {}\n\n\ndef put(key, value):\n    _cache[key] = value\n",
+        "app/limits.py": (
+            "class Limiter:\n    def __init__(self):\n        self._windows = {}\n\n"
+            "    def hit(self, key):\n        self._windows[key] = 1\n\n"
+            "    def reset(self):\n        self._windows = {}\n\n"
+            "    def restart(self):\n        self.reset()\n\n\nlimiter = Limiter()\n"
+        ),
+        # Each reset is two calls away from what the test calls.
+        "app/helpers.py": (
+            "from app import store\nfrom app.limits import limiter\n\n\n"
+            "def _wipe():\n    store._cache.clear()\n\n\ndef _forget():\n    _wipe()\n\n\ndef reset_all():\n    _forget()\n\n\n"
+            "def reset_limits():\n    limiter.restart()\n"
+        ),
+        # Each in a file of its own: a test file read for one reset would show the other too.
+        "tests/test_store.py": (
+            "import pytest\n\nfrom app.helpers import reset_all\nfrom app.store import put\n\n\n"
+            "@pytest.fixture(autouse=True)\ndef _reset():\n    yield\n    reset_all()\n\n\ndef test_put():\n    put('a', 1)\n"
+        ),
+        "tests/test_limits.py": (
+            "import pytest\n\nfrom app.helpers import reset_limits\nfrom app.limits import limiter\n\n\n"
+            "@pytest.fixture(autouse=True)\ndef _reset():\n    yield\n    reset_limits()\n\n\ndef test_hit():\n    limiter.hit('a')\n"
+        ),
+    }
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    without = checker.check([Path(".")], load_config(None), use_prefilter=False).state_verdicts
+    assert without["app.store._cache"] == "reset" and without["app.limits.limiter"] == "reset"
+    assert checker.check([Path(".")], load_config(None)).state_verdicts == without

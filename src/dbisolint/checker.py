@@ -632,33 +632,32 @@ def _names_that_may_reset(state: ProjectState) -> Watch:
                 return True
         return False
 
-    def reaches(caller: FunctionFacts, callee: str) -> bool:
-        """Whether a call resets: of a resetter, of a resetting method on an instance of its class,
-        or of a resetting method of the caller's own class on `self` (as ProjectState.effects follows it)."""
+    def reached(caller: FunctionFacts, callee: str) -> List[str]:
+        """The functions whose resetting makes a call reset: a resetter called by its name, a
+        method called on a module-level instance of its class, or a method of the caller's own
+        class called on `self` (as ProjectState.effects follows it)."""
         if callee.startswith(SELF + "."):
-            return f"{caller.qualname.rsplit('.', 1)[0]}.{callee[len(SELF) + 1 :]}" in resetters
+            return [f"{caller.qualname.rsplit('.', 1)[0]}.{callee[len(SELF) + 1 :]}"]
         name = state.canonical(callee)
-        if name in resetters:
-            return True
         receiver, _, method = name.rpartition(".")
         definition = state.definition(receiver)
-        return (
-            definition is not None
-            and definition.kind == "instance"
-            and any(f"{cls.qualname}.{method}" in resetters for cls in state.class_chain(definition.detail))
-        )
+        if definition is None or definition.kind != "instance":
+            return [name]
+        return [name, *(f"{cls.qualname}.{method}" for cls in state.class_chain(definition.detail))]
 
     callable_functions = [f for f in state.functions.values() if f.role != "test"]
+    callers_of: Dict[str, Set[str]] = {}  # function -> the callable functions that reset when it does
+    for function in callable_functions:
+        for callee in function.calls:
+            for reached_function in reached(function, callee):
+                callers_of.setdefault(reached_function, set()).add(function.qualname)
     resetters = {function.qualname for function in callable_functions if resets_target(function)}
-    while True:
-        callers = {
-            function.qualname
-            for function in callable_functions
-            if function.qualname not in resetters and any(reaches(function, callee) for callee in function.calls)
-        }
-        if not callers:
-            break
-        resetters |= callers
+    todo = list(resetters)
+    while todo:  # and every function that calls one, up the calls
+        for caller in callers_of.get(todo.pop(), ()):
+            if caller not in resetters:
+                resetters.add(caller)
+                todo.append(caller)
     functions: Set[str] = {qualname.rsplit(".", 1)[-1] for qualname in state.import_only}
     methods: Set[Tuple[str, str]] = set()
     for qualname in resetters:
