@@ -187,3 +187,18 @@ def test_a_files_analysis_leaves_no_cycles_behind():
         gc.enable()
     assert report.facts is not None and report.facts.definitions
     assert left < 50, f"{left} objects in cycles"
+
+
+def test_workers_started_for_a_few_files_grow_for_many():
+    from dbisolint.workers import Workers
+
+    items = _tasks(20)
+    with Workers(1) as one, Workers(2) as two:
+        two.prepare(1)
+        few = two.analyse_all(items[:3])
+        assert two._size == 1, "a few files are parsed by the one worker prepared for them"
+        many = two.analyse_all(items)
+        assert two._size == 2, "many files get all the workers"
+        alone = one.analyse_all(items)
+    assert [report.findings for report in few] == [report.findings for report in alone[:3]]
+    assert [report.findings for report in many] == [report.findings for report in alone]

@@ -225,6 +225,12 @@ class _Run:
         if len(stale) >= _MANY_CHANGED:
             self.workers.start()
         learnt = self.workers.learn_all([(str(item.path), item.shown, self.summarizer) for item, _s, _e in stale])
+        parsed_before = sum(1 for _item, _stamp, entry in stale if entry is not None and entry.report is not None)
+        if parsed_before:
+            # A file parsed last run changed: likely parsed again. A worker per such file (no more:
+            # they would slow the main process) imports the parser while the main process works
+            # out the selection (else a third of a run after one file changed).
+            self.workers.prepare(parsed_before)
         for (item, file_stamp, entry), (source, problem, file_digest, text) in zip(stale, learnt):
             item.source, item.problem = source, problem
             if text is None:

@@ -52,6 +52,8 @@ class Workers:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self._pool: Optional["ProcessPoolExecutor"] = None
+        self._size = jobs  # the workers of the pool
+        self._prepared = False  # they were asked to import the parser
 
     def __enter__(self) -> "Workers":
         return self
@@ -59,18 +61,20 @@ class Workers:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def start(self) -> None:
+    def start(self, processes: Optional[int] = None) -> None:
+        """Start `processes` workers (at most `jobs`; all of them if not given)."""
         if self.jobs > 1 and self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
 
+            self._size = min(self.jobs, processes or self.jobs)
             # A worker collects cycles between files (the main process forks it with the collector
             # paused for the run): what a file leaves in cycles must not pile up over many files.
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=_context(), initializer=gc.enable)
+            self._pool = ProcessPoolExecutor(max_workers=self._size, mp_context=_context(), initializer=gc.enable)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+            self._pool, self._prepared = None, False
 
     def learn_all(self, items: Sequence[Tuple[str, str, Summarizer]]) -> List[Learnt]:
         """What the pre-filter learns from each (path, shown path, summarizer), in order."""
@@ -85,9 +89,20 @@ class Workers:
         except BrokenProcessPool:  # a worker killed from outside: read here instead
             self.close()
             return [learn_file(*item) for item in items]
-        for _worker in range(self.jobs):  # while the main process chooses what to parse
-            self._pool.submit(_prepare)
+        self.prepare()  # while the main process chooses what to parse
         return learnt
+
+    def prepare(self, processes: Optional[int] = None) -> None:
+        """Start the workers (as `start`), each importing the parser before the first file to parse
+        arrives."""
+        if self._pool is None:
+            self.start(processes)
+        elif self._prepared:
+            return
+        if self._pool is not None:
+            for _worker in range(self._size):
+                self._pool.submit(_prepare)
+            self._prepared = True
 
     def analyse_all(self, items: Sequence[Item], on_done: Optional[Callable[[], None]] = None) -> List[FileReport]:
         """The report of each item, in order."""
@@ -100,6 +115,8 @@ class Workers:
             return reports
         from concurrent.futures.process import BrokenProcessPool
 
+        if self._size < self.jobs and len(items) >= _POOL_THRESHOLD:
+            self.close()  # started small for the few files expected: many came
         self.start()
         assert self._pool is not None
         reports_by_index: dict = {}
