@@ -68,6 +68,24 @@ def test_a_file_naming_a_function_that_resets_may_reset_only_where_it_calls_or_a
     assert ProjectText(lambda path: source).may_reset("test_x.py", Watch(functions=frozenset({b"reset_all"}))) is may_reset
 
 
+@pytest.mark.parametrize(
+    ("kind", "watched", "source"),
+    [
+        ("targets", b"_cache", b"def test():\n    _cache.clear()\n"),
+        ("modules", b"store", b"from app import store\n\n\ndef test():\n    store.clear()\n"),
+        ("functions", b"reset_all", b"def test():\n    reset_all()\n"),
+        ("methods", (b"restart", b"limiter"), b"def test():\n    limiter.restart()\n"),
+        ("appliers", b"register", b"@register\ndef plugin():\n    pass\n"),
+    ],
+)
+def test_a_file_may_reset_through_each_kind_of_name_a_watch_holds_and_no_other(kind: str, watched, source: bytes):
+    from dbisolint.prefilter import ProjectText, Watch
+
+    text = ProjectText(lambda path: source)
+    assert text.may_reset("test_x.py", Watch(**{kind: frozenset({watched})}))
+    assert not text.may_reset("test_x.py", Watch(targets=frozenset({b"_elsewhere"}), functions=frozenset({b"reset"})))
+
+
 @pytest.mark.parametrize("name", ["_cache", "_caché"])
 def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch, parsed, name):
     files = {
