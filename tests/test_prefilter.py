@@ -111,7 +111,8 @@ def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further
     assert result.state_verdicts == checker.check([Path(".")], load_config(None), use_prefilter=False).state_verdicts
 
 
-def test_a_test_resetting_through_a_chain_of_calls_is_read(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("helpers", ["app/helpers.py", "app/helpers/__init__.py"])  # a module, a package
+def test_a_test_resetting_through_a_chain_of_calls_is_read(tmp_path: Path, monkeypatch, helpers: str):
     files = {
         "pyproject.toml": "",
         "app/__init__.py": "",
@@ -123,7 +124,7 @@ def test_a_test_resetting_through_a_chain_of_calls_is_read(tmp_path: Path, monke
             "    def restart(self):\n        self.reset()\n\n\nlimiter = Limiter()\n"
         ),
         # Each reset is two calls away from what the test calls.
-        "app/helpers.py": (
+        helpers: (
             "from app import store\nfrom app.limits import limiter\n\n\n"
             "def _wipe():\n    store._cache.clear()\n\n\ndef _forget():\n    _wipe()\n\n\ndef reset_all():\n    _forget()\n\n\n"
             "def reset_limits():\n    limiter.restart()\n"
@@ -139,9 +140,32 @@ def test_a_test_resetting_through_a_chain_of_calls_is_read(tmp_path: Path, monke
         ),
     }
     for path, text in files.items():
-        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
     monkeypatch.chdir(tmp_path)
     without = checker.check([Path(".")], load_config(None), use_prefilter=False).state_verdicts
     assert without["app.store._cache"] == "reset" and without["app.limits.limiter"] == "reset"
     assert checker.check([Path(".")], load_config(None)).state_verdicts == without
+
+
+def test_the_files_of_modules_are_found_by_name_as_from_every_files_module_name(tmp_path: Path, monkeypatch):
+    from dbisolint.checker import _Item, _Modules, _Run
+    from dbisolint.project import Project
+
+    # src/app is the package app too: of two files of one module, the last is kept (as a dict would).
+    modules = ["app/__init__.py", "app/store.py", "app/helpers/__init__.py", "app/helpers/wipe.py", "scripts/run.py"]
+    for name in [*modules, "src/app/__init__.py", "src/app/store.py"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    (tmp_path / "pyproject.toml").write_text("")
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None)
+    items = [
+        _Item(path, str(path), True, Project.of_folder(path.parent, config), False)
+        for path in sorted(tmp_path.resolve().rglob("*.py"))
+    ]
+    every = {_Run._module(item).name: item for item in items}
+    assert {"app", "app.store", "app.helpers", "app.helpers.wipe", "scripts.run"} <= set(every)
+    assert "src" in str(every["app.store"].path) and len(every) < len(items)
+    names = [*every, "app.missing", "app.store.put", "helpers", "wipe"]
+    assert _Modules(items).named(names) == [every[name] for name in names if name in every]

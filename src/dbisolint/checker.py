@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 from .cache import Cache, CacheEntry, FileText, digest, no_collection, stamp
 from .edits import text_edits
@@ -159,6 +159,28 @@ class _Item:
     watch: Optional[Watch] = None  # parsed only for the resets of what this watches (slicing.py)
     before: Optional[Tuple[Watch, FileReport]] = None  # read again under a wider watch: the last reading
     module: Optional[ModuleName] = None  # its module's name, once asked (_Run._module)
+
+
+class _Modules:
+    """A project's files by the names of their modules. A file is asked its module's name (which
+    costs stats up its folders) only for a name that can be its own: one whose last part is its
+    stem, or its folder's name for a package's `__init__`."""
+
+    def __init__(self, members: List[_Item]) -> None:
+        self._by_last_part: Dict[str, List[_Item]] = {}
+        for item in members:
+            stem = item.path.stem
+            last = (item.path.parent.name if stem == "__init__" else stem).rpartition(".")[2]
+            self._by_last_part.setdefault(last, []).append(item)
+
+    def named(self, names: Iterable[str]) -> List[_Item]:
+        """The file of each of `names` that is a module of the project, in order (of two files
+        of one module, the last)."""
+        found = []
+        for name in names:
+            files = [item for item in self._by_last_part.get(name.rpartition(".")[2], ()) if _Run._module(item).name == name]
+            found.extend(files[-1:])
+        return found
 
 
 class _Run:
@@ -427,7 +449,7 @@ class _Run:
         calls it) is parsed, and the join runs again. Callees in unread project modules too.
         """
         for project, members in self._by_project(list(self.items.values())).items():
-            modules: Dict[str, _Item] = {}
+            modules: Optional[_Modules] = None
             # The files that could reset nothing of the last round's watch: whether a file may
             # reset something of a union is whether it may of either part, so they are asked
             # only about what this round's watch adds.
@@ -437,11 +459,10 @@ class _Run:
                 state = ProjectState([item.report.facts for item in members if item.report and item.report.facts])
                 watch = self.watched[project] = _names_that_may_reset(state)
                 unread = [item for item in members if item.report is None and item.entry is not None]
-                if state.unresolved and not modules:
-                    modules = {self._module(item).name: item for item in members}
-                needed = {
-                    modules[prefix] for callee in state.unresolved for prefix in _prefixes(callee) if prefix in modules
-                }
+                needed: Set[_Item] = set()
+                if state.unresolved:
+                    modules = modules or _Modules(members)
+                    needed.update(modules.named(prefix for callee in state.unresolved for prefix in _prefixes(callee)))
                 text = self._text(project)
                 chains = self.chains.get(project)
                 if self.use_prefilter and chains is not None:
@@ -497,9 +518,8 @@ class _Run:
             ]
             if not candidates:
                 continue
-            modules = {self._module(item).name: item for item in members}
             constants = {source[1] for candidate in candidates for source in candidate.sources if source[0] == "constant"}
-            needed = [modules[prefix] for name in constants for prefix in _prefixes(name) if prefix in modules]
+            needed = _Modules(members).named(prefix for name in constants for prefix in _prefixes(name))
             for item in members:
                 unread = item.report is None or item.watch is not None  # read in part: not its settings
                 if unread and item.entry is not None and (self._read(item) or not self.use_prefilter):
