@@ -166,6 +166,6 @@ def test_the_files_of_modules_are_found_by_name_as_from_every_files_module_name(
     ]
     every = {_Run._module(item).name: item for item in items}
     assert {"app", "app.store", "app.helpers", "app.helpers.wipe", "scripts.run"} <= set(every)
-    assert "src" in str(every["app.store"].path) and len(every) < len(items)
+    assert every["app.store"].path == (tmp_path / "src" / "app" / "store.py").resolve() and len(every) < len(items)
     names = [*every, "app.missing", "app.store.put", "helpers", "wipe"]
     assert _Modules(items).named(names) == [every[name] for name in names if name in every]
