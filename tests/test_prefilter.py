@@ -86,6 +86,69 @@ def test_a_file_may_reset_through_each_kind_of_name_a_watch_holds_and_no_other(k
     assert not text.may_reset("test_x.py", Watch(targets=frozenset({b"_elsewhere"}), functions=frozenset({b"reset"})))
 
 
+# `X.store = fake` replaces module `store` only where state.py can read X as other than a
+# function's own (a parameter): bound at module level, imported, or under a star import.
+REPLACED_THROUGH = {
+    "a method's self": (b"class T:\n    def test(self):\n        self.store = fake\n", False),
+    "a first parameter over lines": (b"class T:\n    def test(\n        self,\n    ):\n        self.a.store = fake\n", False),
+    "a lambda's parameter": (b"f = lambda self: self.x\nclass T:\n    def test(self):\n        self . store = fake\n", False),
+    "a relative import's module": (b"from .self import x\nclass T:\n    def test(self):\n        self.store = fake\n", False),
+    "assigned": (b"self = app\ndef test():\n    self.store = fake\n", True),
+    "assigned in a block": (b"if x:\n    self, y = app, 1\ndef test():\n    self.store = fake\n", True),
+    "assigned after a comment": (b"# def f(\nself = app\ndef test():\n    self.store = fake\n", True),
+    "imported as": (b"import app as self\ndef test():\n    self.store = fake\n", True),
+    "imported dotted": (b"import self.store\ndef test():\n    self.store = fake\n", True),
+    "imported on a continued line": (b"import os, \\\n  self.store\ndef test():\n    self.store = fake\n", True),
+    "imported later on a continued line": (b"import os, \\\n  sys, self.store\ndef test():\n    self.store = fake\n", True),
+    "a star import": (b"from app import *\nclass T:\n    def test(self):\n        self.store = fake\n", True),
+    "a function": (b"def self():\n    pass\ndef test():\n    self.store = fake\n", True),
+    "a function named on a continued line": (b"def \\\n  self():\n    pass\ndef test():\n    self.store = fake\n", True),
+    "a class": (b"class self(Base):\n    pass\ndef test():\n    self.store = fake\n", True),
+    "a loop's target": (b"for self in x:\n    pass\ndef test():\n    self.store = fake\n", True),
+    "a with's target": (b"with x as self:\n    pass\ndef test():\n    self.store = fake\n", True),
+    "a walrus": (b"(self := app)\ndef test():\n    self.store = fake\n", True),
+    "a match capture": (b"match x:\n    case self:\n        pass\ndef test():\n    self.store = fake\n", True),
+    "global": (b"def test():\n    global self\n    self.store = fake\n", True),
+    "a later parameter": (b"def test(x, self):\n    self.store = fake\n", True),  # not looked for: kept
+    "a local": (b"def test(obj):\n    obj = app\n    obj.store = fake\n", True),
+    "a chain over lines": (b"def test(self):\n    (app.\n      self.store) = fake\n", True),
+    "a chain over a comment and a blank line": (b"def test(self):\n    (app.  # note\n\n      self.store) = fake\n", True),
+    "a chain over a backslash": (b"def test(self):\n    x = app \\\n      .self.store = fake\n", True),
+    "a subscript": (b"def test(self):\n    app[0].store = fake\n", True),
+    "a call": (b"def test(self):\n    app().store = fake\n", True),
+    "lone CRs": (b"def test(self):\r    self.store = fake\r", True),
+}
+
+
+@pytest.mark.parametrize(("source", "may_reset"), REPLACED_THROUGH.values(), ids=REPLACED_THROUGH.keys())
+def test_a_module_is_replaced_only_through_a_name_bound_as_more_than_a_parameter(source: bytes, may_reset: bool):
+    from dbisolint.prefilter import ProjectText, Watch
+
+    assert ProjectText(lambda path: source).may_reset("test_x.py", Watch(modules=frozenset({b"store"}))) is may_reset
+
+
+@pytest.mark.parametrize("bound", ["import app as self\n", ""])
+def test_a_module_replaced_through_self_is_read_where_self_is_the_module(tmp_path: Path, monkeypatch, parsed, bound: str):
+    files = {
+        "pyproject.toml": "",
+        "app/__init__.py": "",
+        "app/store.py": "_cache = {}\n\n\ndef put(key):\n    _cache[key] = 1\n",
+        "tests/test_store.py": (
+            f"import pytest\n{bound}from app import store\n\n\n"
+            "@pytest.fixture(autouse=True)\ndef _reset():\n    yield\n    self.store = store\n\n\n"
+            "class TestStore:\n    def setup_method(self):\n        self.store = store\n\n    def test_put(self):\n        store.put('a')\n"
+        ),
+    }
+    for path, text in files.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    verdicts = checker.check([Path(".")], load_config(None)).state_verdicts
+    assert verdicts["app.store._cache"] == ("reset" if bound else "DBI101")
+    assert ("tests/test_store.py" in parsed) is bool(bound), "read only where `self` may be the package"
+    assert verdicts == checker.check([Path(".")], load_config(None), use_prefilter=False).state_verdicts
+
+
 @pytest.mark.parametrize("name", ["_cache", "_caché"])
 def test_re_exports_are_followed_up_the_imports_of_the_files_read_and_no_further(tmp_path: Path, monkeypatch, parsed, name):
     files = {

@@ -198,6 +198,7 @@ RESETS = [
     "{rebuild}()",
     "{store}.clear()",  # read by state.py as a reset of everything the module holds
     'monkeypatch.setattr(app, "store", {module})',
+    "app.store = {module}",  # the module replaced (by itself): a reset of all it holds
 ]
 
 
@@ -258,10 +259,15 @@ def projects(draw) -> Dict[str, str]:
 
     conftest_spelling = spelling()
     reset_lines: List[str] = [fill(line, conftest_spelling) for line in draw(st.lists(st.sampled_from(RESETS), max_size=2))]
+    # The module replaced through `self`: only where `self` is the package imported under that
+    # name, not in a method (a parameter) nor where it is unbound (a builtin).
+    package_as_self = draw(st.sampled_from(["", "import app as self\n"]))
+    if draw(st.booleans()):
+        reset_lines.append(fill("self.store = {module}", conftest_spelling))
     if helper_resets and draw(st.booleans()):
         reset_lines.append(helper_call)
     where = draw(st.sampled_from(["fixture", "module fixture", "setup_method", "setUp", "test body", "nowhere"]))
-    imports = f"import importlib\nfrom unittest import mock\n\nimport pytest\n{SPELLINGS[conftest_spelling][0]}\n{helper_import if helper_resets else ''}\n"
+    imports = f"import importlib\nfrom unittest import mock\n\nimport pytest\n{package_as_self}{SPELLINGS[conftest_spelling][0]}\n{helper_import if helper_resets else ''}\n"
     resets = "\n".join(f"    {line}" for line in reset_lines) or "    pass"
     if where == "fixture":
         files["tests/conftest.py"] = f"{imports}\n\n@pytest.fixture(autouse=True)\ndef _reset(monkeypatch):\n    yield\n{resets}\n"

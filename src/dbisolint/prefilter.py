@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Set, Tuple, TypeVar
 
@@ -300,12 +301,14 @@ def _replaced_at(text: bytes, at: int, end: int) -> bool:
 def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
     """Whether the text may reset, reload or replace one of `modules` (or an import alias of one)
     as a whole, as slicing.py reads it: `store.clear()`, `setattr(app, "store", ...)`,
-    `patch("app.store")`, `patch.dict(store)`, `reload(store)`, `app.store = fake`."""
+    `patch("app.store")`, `patch.dict(store)`, `reload(store)`, `app.store = fake` (not through a
+    parameter: `self.store = fake` in a method)."""
     if any(name in aliases for name in _RESOLVED_RESETTERS):
         return True
     text = spelled_text(source or b"")
     spellings = _with_aliases(modules, aliases)
     calls = _names_a_reset_call(text)
+    roots = _ChainRoots(text)
     for name in spellings:
         for at in occurrences(text, name):
             end = at + len(name)
@@ -315,8 +318,107 @@ def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: D
             # The module must end what the call names: `"app.store"`, `app.store,`.
             if call and (_STRING_ENDS.match(text, end) if call.group(2) else _ARGUMENT_ENDS.match(text, end)):
                 return True
-            if _replaced_at(text, at, end):
+            if _replaced_at(text, at, end) and not roots.only_a_parameter(at):
                 return True
+    return False
+
+
+# What may stand around a name for names.py to bind it nowhere but as a function's parameter: an
+# attribute, call or subscript of it (not after `def` or `class`, nor on an import's line: `def
+# name(`, `import name.x`), an attribute of something else, a def's or a lambda's first parameter.
+_FIRST_PARAMETER_BEFORE = re.compile(rb"(?:^|\n)[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(\s*$|\blambda[ \t]+$")
+_STAR_IMPORT = re.compile(rb"import(?:[ \t]|\\\r?\n)*\*")  # from its literal text: fast
+_CONTINUED = re.compile(rb"(?:\\|\.[ \t]*(?:#[^\n]*)?)\r?$")  # a line going on: `a.\`, `a.  # note`
+
+
+class _ChainRoots:
+    """Which dotted chains of a text start from a name bound nowhere but as a parameter (`self.store
+    = fake` in a method): state.py reads such a chain as a function's local, never as a module
+    (nor an unbound name: a builtin's, but under a star import)."""
+
+    def __init__(self, text: bytes) -> None:
+        self.text = text
+        self._unsure: Optional[bool] = None
+        self._names: Dict[bytes, bool] = {}
+
+    def only_a_parameter(self, at: int) -> bool:
+        """Whether the chain ending in the attribute at `at` starts from such a name."""
+        if self._unsure is None:
+            # Under a star import an unbound name is the starred module's; a lone CR ends a line
+            # for CPython, not for the lines looked at here.
+            text = self.text
+            self._unsure = bool(_STAR_IMPORT.search(text)) or (b"\r" in text and b"\r" in text.replace(b"\r\n", b""))
+        root = None if self._unsure else _chain_root(self.text, at)
+        if root is None:
+            return False
+        if root not in self._names:
+            self._names[root] = _bound_only_as_parameter(self.text, root)
+        return self._names[root]
+
+
+def _bound_only_as_parameter(text: bytes, name: bytes) -> bool:
+    """Whether every occurrence of `name` in the text (strings and comments too: there it binds
+    nothing) has one of the shapes above."""
+    bound_elsewhere, bare = _shapes_of(name)
+    if any(pattern.search(text) for pattern in bound_elsewhere):
+        return False
+    for match in bare.finditer(text):
+        at = match.start()
+        if at and text[at - 1] in _WORD_BYTES:
+            continue  # the end of another name
+        if not text[max(0, at - 200) : at].rstrip(b" \t").endswith(b".") and not _FIRST_PARAMETER_BEFORE.search(text, max(0, at - 200), at):
+            return False
+    return True
+
+
+@lru_cache(maxsize=None)
+def _shapes_of(name: bytes) -> Tuple[Tuple["re.Pattern[bytes]", ...], "re.Pattern[bytes]"]:
+    """Where `name` may be bound as more than a parameter whatever follows: after `def` or `class`,
+    on an import's line, or after a backslash ending a line (not seen here); and where it is not an
+    attribute, call or subscript of its own. Each starts with its literal text: much faster to
+    search (a longer word before `def` or `import` only makes the answer more careful)."""
+    word = re.escape(name) + rb"\b"
+    bound_elsewhere = (rb"def[ \t]+", rb"class[ \t]+", rb"\\\r?\n[ \t]*", rb"import(?:[^\n\\]|\\(?:\r?\n)?)*?\b")
+    return tuple(re.compile(before + word) for before in bound_elsewhere), re.compile(word + rb"(?![ \t]*[.(\[])")
+
+
+def _chain_root(text: bytes, at: int) -> Optional[bytes]:
+    """The name a dotted chain starts from, of the attribute at `at` (`self` of `self.a.store`),
+    or None where brackets, a call or a line going on stand in the way."""
+    while True:
+        at = _skip_blanks(text, at)
+        if text[at - 1 : at] != b".":
+            return None
+        end = _skip_blanks(text, at - 1)
+        start = _word_start(text, end)
+        if start == end or text[start : start + 1].isdigit():
+            return None
+        before = _skip_blanks(text, start)
+        if text[before - 1 : before] == b".":
+            at = start
+            continue
+        if text[before - 1 : before] in (b"\n", b"\r") and _continued(text, before):
+            return None
+        return text[start:end]
+
+
+def _skip_blanks(text: bytes, at: int) -> int:
+    """Back from `at` over spaces and tabs."""
+    while at > 0 and text[at - 1] in b" \t":
+        at -= 1
+    return at
+
+
+def _continued(text: bytes, line_start: int) -> bool:
+    """Whether the line starting at `line_start` may go on from the last line of code before it
+    (brackets may hold blank lines and comments between): `(a.\n b)`, `a \\\n .b`."""
+    end = line_start - 1  # the newline ending the line before
+    while end > 0:
+        start = text.rfind(b"\n", 0, end) + 1
+        line = text[start:end].strip()
+        if line and not line.startswith(b"#"):
+            return bool(_CONTINUED.search(text[start:end]))
+        end = start - 1
     return False
 
 
