@@ -92,6 +92,7 @@ REPLACED_THROUGH = {
     "a method's self": (b"class T:\n    def test(self):\n        self.store = fake\n", False),
     "a first parameter over lines": (b"class T:\n    def test(\n        self,\n    ):\n        self.a.store = fake\n", False),
     "a lambda's parameter": (b"f = lambda self: self.x\nclass T:\n    def test(self):\n        self . store = fake\n", False),
+    "a name after import_module": (b"class T:\n    def test(self):\n        module = import_module(self.name)\n        self.store = fake\n", False),
     "a relative import's module": (b"from .self import x\nclass T:\n    def test(self):\n        self.store = fake\n", False),
     "assigned": (b"self = app\ndef test():\n    self.store = fake\n", True),
     "assigned in a block": (b"if x:\n    self, y = app, 1\ndef test():\n    self.store = fake\n", True),

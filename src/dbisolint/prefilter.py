@@ -376,9 +376,9 @@ def _shapes_of(name: bytes) -> Tuple[Tuple["re.Pattern[bytes]", ...], "re.Patter
     """Where `name` may be bound as more than a parameter whatever follows: after `def` or `class`,
     on an import's line, or after a backslash ending a line (not seen here); and where it is not an
     attribute, call or subscript of its own. Each starts with its literal text: much faster to
-    search (a longer word before `def` or `import` only makes the answer more careful)."""
+    search (a longer word ending in `def` or `class` only makes the answer more careful)."""
     word = re.escape(name) + rb"\b"
-    bound_elsewhere = (rb"def[ \t]+", rb"class[ \t]+", rb"\\\r?\n[ \t]*", rb"import(?:[^\n\\]|\\(?:\r?\n)?)*?\b")
+    bound_elsewhere = (rb"def[ \t]+", rb"class[ \t]+", rb"\\\r?\n[ \t]*", rb"import\b(?:[^\n\\]|\\(?:\r?\n)?)*?\b")
     return tuple(re.compile(before + word) for before in bound_elsewhere), re.compile(word + rb"(?![ \t]*[.(\[])")
 
 
