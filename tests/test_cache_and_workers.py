@@ -6,6 +6,8 @@ import pickle
 import shutil
 from pathlib import Path
 
+import pytest
+
 from dbisolint import checker
 from dbisolint.config import load_config
 
@@ -146,6 +148,47 @@ def test_workers_learn_from_the_files_what_one_process_learns(tmp_path: Path):
         assert together.learn_all(items) == alone.learn_all(items)
         (source, problem, _digest, text) = alone.learn_all(items)[-1]
         assert source is None and text is None and problem is not None and problem.path == "gone.py"
+
+
+LEARN_THEN_PARSE = """
+import sys
+from pathlib import Path
+
+from dbisolint.prefilter import Summarizer
+from dbisolint.workers import Workers
+
+
+def parser_identity():
+    return id(sys.modules.get("libcst"))
+
+
+folder = Path(sys.argv[1])
+items = [(str(path), path.name, Summarizer({"sqlalchemy.create_engine"}, ())) for path in sorted(folder.glob("*.py"))]
+assert "libcst" not in sys.modules
+with Workers(2) as workers:
+    learnt = workers.learn_all(items)
+    assert len(learnt) == len(items) and "libcst" in sys.modules
+    print(workers._pool.submit(parser_identity).result() == id(sys.modules["libcst"]))
+"""
+
+
+def test_the_workers_that_parse_are_forked_with_the_parser_imported_while_the_first_ones_read(tmp_path: Path):
+    """A cold run imports the parser once, in the main process, while the workers read the files;
+    the workers that then parse are forked from it, and hold that very module. Run in a fresh
+    interpreter: this one has imported libcst already, so every worker would inherit it."""
+    import multiprocessing
+    import subprocess
+    import sys
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("workers are spawned, and import the parser themselves")
+    for index in range(20):
+        (tmp_path / f"m{index}.py").write_text(f"_cache{index} = {{}}\n")
+    script = tmp_path / "learn_then_parse.py"
+    script.write_text(LEARN_THEN_PARSE)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True", "the worker's libcst is the one the main process imported"
 
 
 def test_the_edits_of_fixes_are_cached_too(tmp_path: Path, monkeypatch, parsed):

@@ -138,7 +138,7 @@ def check(
 
 
 # When this many files changed (a cold run), the workers start at once: they read and learn from
-# the files, then import the parser while the main process chooses the files they parse.
+# the files while the main process imports the parser, which the workers that parse then inherit.
 _MANY_CHANGED = 200
 
 

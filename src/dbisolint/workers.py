@@ -46,8 +46,8 @@ def _context() -> "multiprocessing.context.BaseContext":
 
 
 class Workers:
-    """The worker processes of one check: started once, when a round first needs them (or early, to
-    read the files of a cold run), kept for every round."""
+    """The worker processes of one check: started when a round first needs them, kept for every
+    round; or early, to read the files of a cold run, then replaced by workers holding the parser."""
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
@@ -84,13 +84,34 @@ class Workers:
 
         self.start()
         assert self._pool is not None
+        forking = _context().get_start_method() == "fork"
         try:  # small tasks: sent in batches
-            learnt = list(self._pool.map(learn_file, *zip(*items), chunksize=max(1, len(items) // (8 * self.jobs))))
+            batches = self._pool.map(learn_file, *zip(*items), chunksize=max(1, len(items) // (8 * self.jobs)))
+            if forking:
+                _prepare()  # here, once, while the workers read
+            learnt = list(batches)
         except BrokenProcessPool:  # a worker killed from outside: read here instead
             self.close()
             return [learn_file(*item) for item in items]
-        self.prepare()  # while the main process chooses what to parse
+        if forking:
+            self._fork_with_parser()
+        else:
+            self.prepare()  # while the main process chooses what to parse
         return learnt
+
+    def _fork_with_parser(self) -> None:
+        """Replace the workers by ones forked from this process, which holds the parser: each would
+        take a third of a second importing it. What this process holds is frozen for the collector
+        while they fork, so that their collections never walk what they inherit."""
+        self.close()
+        gc.freeze()
+        try:
+            self.start()
+            assert self._pool is not None
+            self._pool.submit(_prepare)  # with fork, the first task starts every worker at once
+        finally:
+            gc.unfreeze()
+        self._prepared = True
 
     def prepare(self, processes: Optional[int] = None) -> None:
         """Start the workers (as `start`), each importing the parser before the first file to parse
