@@ -71,14 +71,38 @@ def test_texts_facts_lost_from_the_cache_are_read_again_from_the_files(tmp_path:
     config = load_config(None)
     cache = tmp_path / "cache"
     checker.check([Path(".")], config, cache_dir=cache)
-    (texts,) = cache.rglob("*.texts.pickle")
-    texts.unlink()
+    shards = sorted(cache.rglob("*.texts-*.pickle"))
+    for shard in shards:
+        shard.unlink()
     with (project / "app" / "state.py").open("a") as changed:
         changed.write("\n# the files to parse are chosen again\n")
     again = checker.check([Path(".")], config, cache_dir=cache)
     assert findings(again) == findings(checker.check([Path(".")], config)) and again.findings
-    stored = pickle.loads(texts.read_bytes())
-    assert set(stored) == {str(path.resolve()) for path in project.rglob("*.py")}, "the facts read again are stored"
+    stored = {name for shard in shards for name in pickle.loads(shard.read_bytes())}
+    assert stored == {str(path.resolve()) for path in project.rglob("*.py")}, "the facts read again are stored"
+
+
+def test_after_one_file_changed_only_its_shard_of_the_texts_is_written_again(tmp_path: Path, monkeypatch):
+    from dbisolint.cache import _shard
+
+    project = tmp_path / "polluted"
+    shutil.copytree(FIXTURES / "projects" / "polluted_suite", project)
+    for index in range(40):  # files enough to fill every shard
+        (project / "app" / f"more{index}.py").write_text(f"VALUE{index} = {index}\n")
+    monkeypatch.chdir(project)
+    config = load_config(None)
+    cache = tmp_path / "cache"
+    first = checker.check([Path(".")], config, cache_dir=cache)
+    # Each write replaces its file (a new inode), even with the same content.
+    before = {shard.name: shard.stat().st_ino for shard in cache.rglob("*.texts-*.pickle")}
+    changed = project / "app" / "more7.py"
+    changed.write_text("VALUE7 = 8\n")
+    again = checker.check([Path(".")], config, cache_dir=cache)
+    after = {shard.name: shard.stat().st_ino for shard in cache.rglob("*.texts-*.pickle")}
+    rewritten = {name for name in after if after[name] != before.get(name)}
+    assert rewritten == {name for name in before if name.endswith(f"-{_shard(str(changed.resolve())):02d}.pickle")}
+    assert len(rewritten) == 1 and len(before) > 8
+    assert findings(again) == findings(first)
 
 
 def test_no_cache_writes_nothing(tmp_path: Path, monkeypatch):

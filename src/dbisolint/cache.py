@@ -1,6 +1,7 @@
 """The result cache, like ruff's: `.dbisolint_cache/` beside the configuration, per version and
-settings one file of each file's stamp and analysis, and one of what the pre-filter learnt from its
-text (read only when some file changed), both keyed by content.
+settings one file of each file's stamp and analysis, and what the pre-filter learnt from its text
+(read only when some file changed, in shards: a run rewrites only those of the files it learnt
+more of), both keyed by content.
 
 Cross-file verdicts are never cached: the join runs on every run from the per-file facts, so a
 changed test file changes the verdicts that depend on it. Loading the cache imports no parser.
@@ -13,15 +14,19 @@ import hashlib
 import os
 import pickle
 import tempfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 from . import __version__
 from .model import Config, Edit, FileReport
 
 CACHE_DIR_NAME = ".dbisolint_cache"
+# What the pre-filter learnt is kept in this many files, a file's in the one its path falls in:
+# after one file changed, about 0.3 MB is written again instead of 4.6 MB (Django).
+_TEXT_SHARDS = 16
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by dbisolint.\n"
 
 
@@ -55,7 +60,7 @@ class Cache:
     # The edits that give the conftest fixture one more entry (JSON, SARIF), by what they depend on.
     fixture_edits: Dict[str, Tuple[Edit, ...]] = field(default_factory=dict)
     changed: bool = False  # the stamps, reports, selections or fixture edits
-    texts_changed: bool = False
+    changed_texts: Set[str] = field(default_factory=set)  # the files whose text's facts changed
     texts_loaded: bool = False
 
     @classmethod
@@ -78,17 +83,18 @@ class Cache:
             return cls(path, texts_loaded=True)  # nothing to add texts to
         return cls(path, entries, selections, fixture_edits)
 
-    @property
-    def texts_path(self) -> Path:
+    def texts_path(self, shard: int) -> Path:
         assert self.path is not None
-        return self.path.with_suffix(".texts.pickle")
+        return self.path.with_suffix(f".texts-{shard:02d}.pickle")
 
     def load_texts(self) -> None:
         """Give the entries their texts' facts, where the facts stored are of the same content."""
         if self.texts_loaded:
             return
         self.texts_loaded = True
-        texts = _load(self.texts_path) or {}
+        texts: Dict[str, Tuple[str, FileText]] = {}
+        for shard in range(_TEXT_SHARDS):
+            texts.update(_load(self.texts_path(shard)) or {})
         for name, entry in self.entries.items():
             stored = texts.get(name)
             if entry.text is None and stored is not None and stored[0] == entry.digest:
@@ -107,7 +113,7 @@ class Cache:
 
     def save(self) -> None:
         """Write atomically; a cache that cannot be written is silently skipped, as ruff does."""
-        if self.path is None or not (self.changed or self.texts_changed):
+        if self.path is None or not (self.changed or self.changed_texts):
             return
         try:
             root = self.path.parent.parent
@@ -116,15 +122,26 @@ class Cache:
                 if not (root / name).exists():
                     (root / name).write_text(content)
             self.path.parent.mkdir(exist_ok=True)
-            if self.texts_changed:
+            if self.changed_texts:
                 self.load_texts()  # keep the stored facts of the files this run did not read
-                texts = {name: (entry.digest, entry.text) for name, entry in self.entries.items() if entry.text}
-                _dump(texts, self.texts_path)
+                changed = {_shard(name) for name in self.changed_texts}
+                shards: Dict[int, Dict[str, Tuple[str, FileText]]] = {shard: {} for shard in changed}
+                for name, entry in self.entries.items():
+                    shard = _shard(name)
+                    if shard in changed and entry.text:
+                        shards[shard][name] = (entry.digest, entry.text)
+                for shard, texts in shards.items():
+                    _dump(texts, self.texts_path(shard))
             if self.changed:
                 index = {name: (e.stamp, e.digest, e.task, e.report, e.edited) for name, e in self.entries.items()}
                 _dump((index, self.selections, self.fixture_edits), self.path)
         except OSError:
             pass
+
+
+def _shard(name: str) -> int:
+    """The texts file that holds what was learnt of the file `name` (the same in every process)."""
+    return zlib.crc32(name.encode("utf-8", "surrogateescape")) % _TEXT_SHARDS
 
 
 def _load(path: Path) -> Optional[Any]:

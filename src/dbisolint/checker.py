@@ -132,7 +132,7 @@ def check(
             read = [(str(item.path), run.interned(item.watch)) for item in run.items.values() if item.report]
             run.cache.remember_selection(key, read, run.watched)
     result = run.collect()
-    run.cache.texts_changed |= any(text.answered for text in run.texts.values())
+    run.cache.changed_texts.update(*(text.answered for text in run.texts.values()))
     run.cache.save()
     return result
 
@@ -259,7 +259,7 @@ class _Run:
                 continue
             if entry is None or entry.digest != file_digest:
                 entry = CacheEntry(file_stamp, file_digest, text)
-                self.cache.texts_changed = True
+                self.cache.changed_texts.add(str(item.path))
             entry.stamp = file_stamp
             self.cache.put(str(item.path), entry)
             item.entry = entry
@@ -271,7 +271,7 @@ class _Run:
             if item.entry is not None and item.entry.text is None and self._read(item):
                 assert item.source is not None
                 item.entry.text = learn_text(item.source, self.summarizer)
-                self.cache.texts_changed = True
+                self.cache.changed_texts.add(str(item.path))
 
     def _read(self, item: _Item) -> bool:
         if item.source is None and item.problem is None:

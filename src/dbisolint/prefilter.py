@@ -600,7 +600,7 @@ class ProjectText:
         self._imported: Dict[str, FrozenSet[bytes]] = {}
         self._aliases: Dict[str, Dict[bytes, List[bytes]]] = {}
         self._defined: Dict[str, FrozenSet[bytes]] = {}  # the names `mutating` asks about, encoded once
-        self.answered = False  # some answer was added to `decisions`: worth keeping
+        self.answered: Set[str] = set()  # the files whose `decisions` got an answer: worth keeping
 
     def identifiers(self, path: str) -> FrozenSet[bytes]:
         if path not in self._identifiers:
@@ -614,7 +614,7 @@ class ProjectText:
             return answer()
         if question not in known:
             known[question] = answer()
-            self.answered = True
+            self.answered.add(path)
         return known[question]  # type: ignore[return-value]
 
     def may_reset(self, path: str, watch: Watch) -> bool:
