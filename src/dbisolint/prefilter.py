@@ -347,13 +347,19 @@ class _ChainRoots:
             # Under a star import an unbound name is the starred module's; a lone CR ends a line
             # for CPython, not for the lines looked at here.
             text = self.text
-            self._unsure = bool(_STAR_IMPORT.search(text)) or (b"\r" in text and b"\r" in text.replace(b"\r\n", b""))
+            self._unsure = bool(_STAR_IMPORT.search(text)) or has_lone_carriage_return(text)
         root = None if self._unsure else _chain_root(self.text, at)
         if root is None:
             return False
         if root not in self._names:
             self._names[root] = _bound_only_as_parameter(self.text, root)
         return self._names[root]
+
+
+def has_lone_carriage_return(text: bytes) -> bool:
+    """Whether a CR stands without its LF: it ends a line for CPython, not where lines are split on
+    LF (here and in slicing.py)."""
+    return b"\r" in text and b"\r" in text.replace(b"\r\n", b"")
 
 
 def _bound_only_as_parameter(text: bytes, name: bytes) -> bool:

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .prefilter import MANAGED_WORD, Watch, identifiers, module_replaced, occurrences, spelled, spelled_text
+from .prefilter import MANAGED_WORD, Watch, has_lone_carriage_return, identifiers, module_replaced, occurrences, spelled, spelled_text
 from .state_facts import MANAGED_TABLE, MUTATING_METHODS
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -91,7 +91,7 @@ def slice_for(
         return Sliced(None, needed=False, left_out=EVERYTHING)
     emptied = [function for function in functions if function.indent is not None and function not in mattering]
     displays = list(_inert_displays(tree.body, file, lines))
-    if not (emptied or displays) or b"\r" in source.replace(b"\r\n", b""):
+    if not (emptied or displays) or has_lone_carriage_return(source):
         return Sliced(None, needed=True)  # a lone CR ends a line for CPython but not for the line numbers used here
     spans = [(function.body_line, function.last_line) for function in emptied]
     # What class bodies hold beside the functions that matter is left out too, but for methods
