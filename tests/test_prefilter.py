@@ -51,6 +51,19 @@ def test_the_names_of_import_statements_are_found_wherever_else_import_is_writte
     assert text.imported("m.py") == {b"_cache", b"os", b"sys", b"signals", b"json"}
 
 
+def test_the_identifiers_of_a_text_are_the_words_occurrences_finds_there():
+    """A name is asked about where it stands as a whole word (`occurrences`): the identifiers
+    must hold each such word, and no piece of a number (`x80` of `0x80`) that stands nowhere."""
+    from dbisolint.prefilter import identifiers, occurrences, spelled_text
+
+    source = "größe = {0x80: 1_000, 1e5: ok}  # 0001_initial\nif_ = 'x.cache'\n_ = b'rb'\n".encode()
+    words = identifiers(source)
+    named = {word for word in words if not word[:1].isdigit()}
+    assert named == {b"graaaae", b"ok", b"if_", b"x", b"cache", b"_", b"b", b"rb"}
+    assert all(next(occurrences(spelled_text(source), word), None) is not None for word in words)
+    assert b"x80" not in words and b"_initial" not in words
+
+
 @pytest.mark.parametrize(
     ("source", "may_reset"),
     [

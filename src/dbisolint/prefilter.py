@@ -79,6 +79,9 @@ _MUTATION_AFTER = re.compile(
 _EQUALS = re.compile(rb"[ \t]*=(?!=)")
 _GLOBAL_OR_DEL = re.compile(rb"\b(?:global|del)\b")
 _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+# Every byte but a word's made a space, a non-ASCII one a letter (as spelled_text): split() then
+# leaves the words, twice as fast as finding them with _IDENTIFIER.
+_WORDS_APART = bytes(byte if byte in _WORD_BYTES else 32 for byte in range(128)) + b"a" * 128
 # (Brackets may open a target list: `(mod.x, other) = v, w`.)
 _TARGETS_BEFORE = rb"[ \t(\[]*(?:[^=\n(]*(?:,|=(?!=))[ \t(\[]*)*"  # the targets before the name's
 _TARGET_BEFORE = re.compile(_TARGETS_BEFORE + rb"(?:[\w.]*\.)?")
@@ -203,10 +206,12 @@ class Summarizer:
 
 
 def identifiers(source: Optional[bytes]) -> FrozenSet[bytes]:
-    """The names a file's text holds (non-ASCII letters made ASCII as in TextSummary)."""
+    """The names a file's text holds (non-ASCII letters made ASCII as in TextSummary): its whole
+    words, as `occurrences` finds them. A word starting with a digit is a number's, kept: no name
+    asked about starts with one, and leaving it costs more than it saves."""
     if source is None:
         return frozenset()
-    return frozenset(_IDENTIFIER.findall(spelled_text(source)))
+    return frozenset(source.translate(_WORDS_APART).split())
 
 
 def spelled_text(source: bytes) -> bytes:
