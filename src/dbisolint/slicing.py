@@ -196,7 +196,7 @@ def _touches_its_instance(method: ast.FunctionDef) -> bool:
     if not positional:
         return False
     instance = positional[0].arg
-    for child in (node for statement in method.body for node in ast.walk(statement)):
+    for child in _nodes(method.body):
         if isinstance(child, _STORES):
             stored = child.targets if isinstance(child, (ast.Assign, ast.Delete)) else [child.target]
             if any(_root(target) == instance for target in _unpacked(stored)):
@@ -313,7 +313,7 @@ class _Reader:
         self.instances = self.lines_naming(instances) if self.methods else []
         self.modules = self.lines_naming(modules)
         self.replacing = self.lines_naming(_SETTERS | _CLEARS) if self.modules else []
-        if self.modules and module_replaced(self.text, frozenset(modules)):  # `app.store = fake`: an attribute assigned
+        if self.modules and module_replaced(self.text, frozenset(modules & self.words)):  # `app.store = fake`: an attribute assigned
             self.replacing = sorted({*self.replacing, *self.modules})
         self.near = sorted({*self.naming, *self.methods, *self.instances, *self.modules, *self.replacing})  # what the walk looks at
         self.imports = self.lines_naming([b"import"])
@@ -347,11 +347,11 @@ class _Reader:
         node = function.node
         roots = [*node.body, node.args, *([node.returns] if node.returns else [])]
         if function.holds_any(self.imports):  # an alias it imports may stand anywhere in it
-            inside = [child for root in roots for child in ast.walk(root)]
+            inside = list(_nodes(roots))
             local = [child for child in inside if isinstance(child, _IMPORTS)]
             aliases = {**self.aliases, **_aliases(local)}
         else:  # every shape read below names something of the watch on one of its lines
-            inside, aliases = list(_near(roots, self.near)), self.aliases
+            inside, aliases = list(_nodes(roots, self.near)), self.aliases
         mutations = self.watch.module_level  # read for what it mutates too, not only its resets
         # What a parameter holds (`self`, a fixture) is a local for state.py: never module state.
         self.parameters = {spelled(argument.arg) for argument in _parameters(node.args)}
@@ -458,18 +458,32 @@ class _Reader:
             yield dotted + parts[1:]
 
 
-def _near(roots: Iterable[ast.AST], rows: List[int]) -> Iterator[ast.AST]:
-    """The nodes under `roots` whose lines hold one of (the sorted) `rows`."""
+def _nodes(roots: Iterable[ast.AST], rows: Optional[List[int]] = None) -> Iterator[ast.AST]:
+    """The nodes under `roots` but contexts and operators, which nothing here reads (a third of
+    them); with `rows` (sorted line numbers), only those whose lines hold one."""
     todo = list(roots)
     while todo:
         node = todo.pop()
-        first = getattr(node, "lineno", None)
-        if first is not None:
-            at = bisect.bisect_left(rows, first)
-            if at == len(rows) or rows[at] > (node.end_lineno or first):  # type: ignore[attr-defined]
-                continue
+        if rows is not None:
+            first = getattr(node, "lineno", None)
+            if first is not None:
+                at = bisect.bisect_left(rows, first)
+                if at == len(rows) or rows[at] > (node.end_lineno or first):  # type: ignore[attr-defined]
+                    continue
         yield node
-        todo.extend(ast.iter_child_nodes(node))
+        kind = type(node)
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:
+            fields = _CHILD_FIELDS[kind] = tuple(field for field in kind._fields if field not in ("ctx", "op", "ops"))
+        for field in fields:
+            value = getattr(node, field, None)
+            if isinstance(value, list):
+                todo.extend([item for item in value if isinstance(item, ast.AST)])
+            elif isinstance(value, ast.AST):
+                todo.append(value)
+
+
+_CHILD_FIELDS: Dict[type, Tuple[str, ...]] = {}  # each node type's fields that _nodes follows
 
 
 def _dotted(expression: ast.expr) -> Optional[Dotted]:
