@@ -84,6 +84,14 @@ def test_unusual_but_valid_files_are_checked_and_fixed_in_their_own_bytes(projec
     assert outcome(project, "--fix", name)[0].stdout.strip() == "All checks passed!"
 
 
+def test_valid_code_that_libcst_would_refuse_to_build_is_checked(project: Path):
+    """libcst 1.9's check of the nodes its parser builds raises a TypeError on this valid line;
+    the parse is read unchecked (analysis._unchecked_nodes)."""
+    (project / "ifexp.py").write_text(ENGINE + "x = () if 0 else(lambda:())\n")
+    done, out = outcome(project, "ifexp.py")
+    assert done.returncode == 1 and len(out) == 2 and out[0].startswith("ifexp.py:2:10: DBI001"), out
+
+
 def test_empty_file_and_folder_named_like_a_file(project: Path):
     (project / "empty.py").write_bytes(b"")
     (project / "pkg.py").mkdir()

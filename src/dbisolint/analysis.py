@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ast
 import traceback
+from contextlib import contextmanager
 from dataclasses import replace
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
+from libcst._nodes.base import CSTNode
 
 from .edits import text_edits
 from .engine_call import CallFix, EngineCall
@@ -157,6 +159,25 @@ def cpython_tree(source: bytes) -> Tuple[Optional[ast.Module], Optional[str]]:
         return None, None
 
 
+@contextmanager
+def _unchecked_nodes() -> Iterator[None]:
+    """libcst's parse and our walk, without the check libcst runs on each node as it is built
+    (CSTNode.__post_init__): it guards nodes built by hand, while the parser's nodes spell what
+    parsed, and the walk's copies (walk.py) spell the same. It costs a sixth of the parse, and it
+    rejects some valid code (libcst 1.9 raises a TypeError on `() if 0 else(lambda:())`). Nodes a
+    fix builds are checked as always."""
+    checked = CSTNode.__post_init__
+    CSTNode.__post_init__ = _unchecked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        CSTNode.__post_init__ = checked  # type: ignore[method-assign]
+
+
+def _unchecked(node: CSTNode) -> None:
+    pass
+
+
 def analyse_source(task: FileTask, source: bytes, words: Optional[bytes] = None) -> FileReport:
     """`words`: the file's identifiers as the pre-filter learnt them (FileText.words), if known:
     slicing.py needs them and need not find them again."""
@@ -177,9 +198,10 @@ def analyse_source(task: FileTask, source: bytes, words: Optional[bytes] = None)
             return FileReport(task.path, facts=facts, left_out=sliced.left_out)
         source, left_out, rows = sliced.text or source, sliced.left_out, sliced.rows
     try:
-        module = cst.parse_module(source)
-        visitor = FileVisitor(task.module)
-        walk(module, visitor)
+        with _unchecked_nodes():
+            module = cst.parse_module(source)
+            visitor = FileVisitor(task.module)
+            walk(module, visitor)
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, LookupError, RecursionError) as error:
         if source is not whole:  # slicing.py should leave a text that parses: read the file whole
             return analyse_source(replace(task, watch=None, before=None), whole)
