@@ -14,7 +14,6 @@ from dataclasses import replace
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import libcst as cst
-from libcst._nodes.base import CSTNode
 
 from .edits import text_edits
 from .engine_call import CallFix, EngineCall
@@ -166,15 +165,15 @@ def _unchecked_nodes() -> Iterator[None]:
     parsed, and the walk's copies (walk.py) spell the same. It costs a sixth of the parse, and it
     rejects some valid code (libcst 1.9 raises a TypeError on `() if 0 else(lambda:())`). Nodes a
     fix builds are checked as always."""
-    checked = CSTNode.__post_init__
-    CSTNode.__post_init__ = _unchecked  # type: ignore[method-assign]
+    checked = cst.CSTNode.__post_init__
+    cst.CSTNode.__post_init__ = _unchecked  # type: ignore[method-assign]
     try:
         yield
     finally:
-        CSTNode.__post_init__ = checked  # type: ignore[method-assign]
+        cst.CSTNode.__post_init__ = checked  # type: ignore[method-assign]
 
 
-def _unchecked(node: CSTNode) -> None:
+def _unchecked(node: cst.CSTNode) -> None:
     pass
 
 
