@@ -301,7 +301,7 @@ class _FileAnalysis:
             if self.task.edits:
                 from .engine_fix import fix_engine_calls  # libcst's codemods: a fifth of a second to import
 
-                fixed = fix_engine_calls(self.module, {call: verdict.fix.change}, self.visitor)
+                fixed = _guarded(rule.code, fix_engine_calls, self.module, {call: verdict.fix.change}, self.visitor)
                 edits = text_edits(self.task.path, self.module.code, fixed.code)
             fix = Fix(verdict.fix.applicability, verdict.fix.title, edits)
         return Finding(self.task.path, rule.code, verdict.message, start, end, fix)
@@ -310,11 +310,14 @@ class _FileAnalysis:
         if self.task.fix is None:
             return None
         changes: Dict[EngineCall, CallFix] = {}
-        for _rule, call, verdict in verdicts:
+        codes: List[str] = []
+        for rule, call, verdict in verdicts:
             if verdict.fix is not None and (verdict.fix.applicability == "safe" or self.task.fix == "unsafe"):
                 changes[call] = changes.get(call, CallFix()) | verdict.fix.change
+                codes.append(rule.code)
         if not changes:
             return None
         from .engine_fix import fix_engine_calls
 
-        return fix_engine_calls(self.module, changes, self.visitor).bytes
+        # libcst rebuilds each node the codemod visits, and may refuse valid code (_unchecked_nodes)
+        return _guarded("-".join(dict.fromkeys(codes)), fix_engine_calls, self.module, changes, self.visitor).bytes
