@@ -320,4 +320,4 @@ class _FileAnalysis:
         from .engine_fix import fix_engine_calls
 
         # libcst rebuilds each node the codemod visits, and may refuse valid code (_unchecked_nodes)
-        return _guarded("-".join(dict.fromkeys(codes)), fix_engine_calls, self.module, changes, self.visitor).bytes
+        return _guarded(", ".join(dict.fromkeys(codes)), fix_engine_calls, self.module, changes, self.visitor).bytes
