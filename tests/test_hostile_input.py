@@ -90,12 +90,14 @@ def test_valid_code_that_libcst_would_refuse_to_build_is_checked(project: Path):
     (project / "ifexp.py").write_text(ENGINE + "x = () if 0 else(lambda:())\n")
     done, out = outcome(project, "ifexp.py")
     assert done.returncode == 1 and len(out) == 2 and out[0].startswith("ifexp.py:2:10: DBI001"), out
-    # A fix rebuilds the nodes it visits, checked: where libcst refuses, one line and exit 2, or
-    # under --fix the finding left as it was, never a traceback.
+    # A fix rebuilds the nodes it visits, checked: where libcst refuses, one line and exit 2; under
+    # --fix the same line beside the finding, left as it was; never a traceback.
+    failed = "ifexp.py: InternalError: DBI001 failed: TypeError"
     diffed, out = outcome(project, "--diff", "ifexp.py")
-    assert diffed.returncode == 2 and "ifexp.py: InternalError: DBI001 failed: TypeError" in diffed.stderr, out
+    assert diffed.returncode == 2 and failed in diffed.stderr, out
     fixed, _ = outcome(project, "--fix", "ifexp.py")
-    assert fixed.returncode == 1 and "DBI001" in fixed.stdout and "Traceback" not in fixed.stdout + fixed.stderr
+    assert fixed.returncode == 2 and "ifexp.py:2:10: DBI001" in fixed.stdout, fixed.stdout
+    assert (fixed.stdout + fixed.stderr).count(failed) == 1 and "Traceback" not in fixed.stdout + fixed.stderr
     assert (project / "ifexp.py").read_text() == ENGINE + "x = () if 0 else(lambda:())\n"
 
 

@@ -811,6 +811,8 @@ def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False, **option
     problems: List[Problem] = []
     for _round in range(_FIX_ROUNDS):
         planned = check(paths, config, fix="unsafe" if unsafe else "safe", **{**options, "edits": True})
+        # Only planning meets a fix that fails (an InternalError): the check after would not say it.
+        problems += [problem for problem in planned.problems if problem not in problems]
         if not planned.changes:
             break
         failed = write_fixes(planned.changes)
@@ -822,7 +824,7 @@ def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False, **option
         if not written:
             break
     after = check(paths, config, **options)
-    after.problems.extend(problems)
+    after.problems.extend(problem for problem in problems if problem not in after.problems)
     after.changes = changes
     after.fixed_findings = fixed
     return after
