@@ -141,6 +141,34 @@ def test_a_module_is_replaced_only_through_a_name_bound_as_more_than_a_parameter
     assert ProjectText(lambda path: source).may_reset("test_x.py", Watch(modules=frozenset({b"store"}))) is may_reset
 
 
+# What its own line shows may keep `app.store` from being an assignment's target; a quote before
+# it shows nothing (a bracket or `#` may be a string's), and a target list may span lines.
+ASSIGNED_ON_ITS_LINE = {
+    "assigned": (b"app.store = fake", True),
+    "in a target list": (b"x = 1\n    app.store, b = fakes", True),
+    "in a target list over lines": (b"(app.store,\n     b) = fakes", True),
+    "in a list of targets": (b"[app.store, b] = fakes", True),
+    "after a keyword's bracket": (b"for (app.store) in fakes: y = 1", True),
+    "after a quoted #": (b"s = '#'; app.store = fake", True),
+    "after a quoted bracket": (b"s = 'f('; app.store, b = fakes", True),
+    "in a call": (b"check(app.store, other.store)\n    x = 1", False),
+    "in a call's call": (b"make(a)(app.store, b)\n    x = 1", False),
+    "in a call in a tuple": (b"(f(app.store), b) = 1, 2", False),
+    "in a subscript": (b"x[app.store] = fake", False),
+    "in braces": (b"d = {app.store: 1}", False),
+    "in a comment": (b"# app.store, then\n    x = 1", False),
+}
+
+
+@pytest.mark.parametrize(("body", "replaced"), ASSIGNED_ON_ITS_LINE.values(), ids=ASSIGNED_ON_ITS_LINE.keys())
+def test_a_module_is_replaced_only_where_an_assignment_can_bind_it(body: bytes, replaced: bool):
+    from dbisolint.prefilter import ProjectText, Watch, module_replaced
+
+    source = b"import app\ndef test():\n    " + body + b"\n"
+    assert module_replaced(source, frozenset({b"store"})) is replaced
+    assert ProjectText(lambda path: source).may_reset("test_x.py", Watch(modules=frozenset({b"store"}))) is replaced
+
+
 @pytest.mark.parametrize("bound", ["import app as self\n", ""])
 def test_a_module_replaced_through_self_is_read_where_self_is_the_module(tmp_path: Path, monkeypatch, parsed, bound: str):
     files = {

@@ -12,6 +12,7 @@ fixture with and without it, the benchmark a real corpus).
 from __future__ import annotations
 
 import hashlib
+import keyword
 import os
 import re
 from dataclasses import dataclass
@@ -300,7 +301,41 @@ def module_replaced(source: Optional[bytes], modules: FrozenSet[bytes]) -> bool:
 
 def _replaced_at(text: bytes, at: int, end: int) -> bool:
     """Whether the name at `at`..`end` may be an attribute assigned (module_replaced)."""
-    return bool(_ATTRIBUTE_BEFORE.search(text, max(0, at - 8), at) and _REPLACED_AFTER.match(text, end))
+    return bool(
+        _ATTRIBUTE_BEFORE.search(text, max(0, at - 8), at) and _REPLACED_AFTER.match(text, end) and not _bound_nowhere(text, at)
+    )
+
+
+# Words before a bracket that open no call or subscript: `del (a.x)`, `for (a.x, b) in`.
+_KEYWORDS_BEFORE_BRACKETS = frozenset(word.encode() for word in keyword.kwlist)
+
+
+def _bound_nowhere(text: bytes, at: int) -> bool:
+    """Whether what stands at `at` can be no assignment's target, as its own line shows: it is in
+    a comment, or among a call's arguments, a subscript's index or braces (`f(app.store, b)`,
+    `x[app.store] = v`, `{app.store: 1}`). A quote before it on its line says nothing: a bracket or
+    `#` may be a string's."""
+    before = text[text.rfind(b"\n", 0, at) + 1 : at]
+    if b"'" in before or b'"' in before:
+        return False
+    if b"#" in before:
+        return True
+    depth = 0
+    for index in range(len(before) - 1, -1, -1):
+        byte = before[index]
+        if byte in b")]}":
+            depth += 1
+        elif byte in b"([{":
+            if depth:
+                depth -= 1
+                continue
+            if byte == ord("{"):
+                return True
+            opener = before[:index].rstrip(b" \t")
+            word = opener[_word_start(opener, len(opener)) :]
+            if (word and word not in _KEYWORDS_BEFORE_BRACKETS) or opener.endswith((b")", b"]")):
+                return True
+    return False
 
 
 def _module_reset(source: Optional[bytes], modules: FrozenSet[bytes], aliases: Dict[bytes, List[bytes]]) -> bool:
