@@ -100,7 +100,8 @@ def test_a_file_may_reset_through_each_kind_of_name_a_watch_holds_and_no_other(k
 
 
 # `X.store = fake` replaces module `store` only where state.py can read X as other than a
-# function's own (a parameter): bound at module level, imported, or under a star import.
+# function's own (a parameter): bound at module level, imported, or under a star import; and
+# only where an assignment can bind it (module_replaced, which slicing.py asks, reads the same).
 REPLACED_THROUGH = {
     "a method's self": (b"class T:\n    def test(self):\n        self.store = fake\n", False),
     "a first parameter over lines": (b"class T:\n    def test(\n        self,\n    ):\n        self.a.store = fake\n", False),
@@ -131,6 +132,21 @@ REPLACED_THROUGH = {
     "a subscript": (b"def test(self):\n    app[0].store = fake\n", True),
     "a call": (b"def test(self):\n    app().store = fake\n", True),
     "lone CRs": (b"def test(self):\r    self.store = fake\r", True),
+    # What its own line shows: no target in a comment, a call's arguments, a subscript or braces;
+    # a quote before it shows nothing (a bracket or `#` may be a string's).
+    "imported, assigned": (b"import app\ndef test():\n    app.store = fake\n", True),
+    "in a target list": (b"import app\ndef test():\n    app.store, b = fakes\n", True),
+    "in a target list over lines": (b"import app\ndef test():\n    (app.store,\n     b) = fakes\n", True),
+    "in a list of targets": (b"import app\ndef test():\n    [app.store, b] = fakes\n", True),
+    "after a keyword's bracket": (b"import app\ndef test():\n    for (app.store) in fakes: y = 1\n", True),
+    "after a quoted #": (b"import app\ndef test():\n    s = '#'; app.store = fake\n", True),
+    "after a quoted bracket": (b"import app\ndef test():\n    s = 'f('; app.store, b = fakes\n", True),
+    "in a call": (b"import app\ndef test():\n    check(app.store, other.store)\n    x = 1\n", False),
+    "in a call's call": (b"import app\ndef test():\n    make(a)(app.store, b)\n    x = 1\n", False),
+    "in a call in a tuple": (b"import app\ndef test():\n    (f(app.store), b) = 1, 2\n", False),
+    "in a subscript's index": (b"import app\ndef test():\n    x[app.store] = fake\n", False),
+    "in braces": (b"import app\ndef test():\n    d = {app.store: 1}\n", False),
+    "in a comment": (b"import app\ndef test():\n    # app.store, then\n    x = 1\n", False),
 }
 
 
@@ -139,34 +155,6 @@ def test_a_module_is_replaced_only_through_a_name_bound_as_more_than_a_parameter
     from dbisolint.prefilter import ProjectText, Watch
 
     assert ProjectText(lambda path: source).may_reset("test_x.py", Watch(modules=frozenset({b"store"}))) is may_reset
-
-
-# What its own line shows may keep `app.store` from being an assignment's target; a quote before
-# it shows nothing (a bracket or `#` may be a string's), and a target list may span lines.
-ASSIGNED_ON_ITS_LINE = {
-    "assigned": (b"app.store = fake", True),
-    "in a target list": (b"x = 1\n    app.store, b = fakes", True),
-    "in a target list over lines": (b"(app.store,\n     b) = fakes", True),
-    "in a list of targets": (b"[app.store, b] = fakes", True),
-    "after a keyword's bracket": (b"for (app.store) in fakes: y = 1", True),
-    "after a quoted #": (b"s = '#'; app.store = fake", True),
-    "after a quoted bracket": (b"s = 'f('; app.store, b = fakes", True),
-    "in a call": (b"check(app.store, other.store)\n    x = 1", False),
-    "in a call's call": (b"make(a)(app.store, b)\n    x = 1", False),
-    "in a call in a tuple": (b"(f(app.store), b) = 1, 2", False),
-    "in a subscript": (b"x[app.store] = fake", False),
-    "in braces": (b"d = {app.store: 1}", False),
-    "in a comment": (b"# app.store, then\n    x = 1", False),
-}
-
-
-@pytest.mark.parametrize(("body", "replaced"), ASSIGNED_ON_ITS_LINE.values(), ids=ASSIGNED_ON_ITS_LINE.keys())
-def test_a_module_is_replaced_only_where_an_assignment_can_bind_it(body: bytes, replaced: bool):
-    from dbisolint.prefilter import ProjectText, Watch, module_replaced
-
-    source = b"import app\ndef test():\n    " + body + b"\n"
-    assert module_replaced(source, frozenset({b"store"})) is replaced
-    assert ProjectText(lambda path: source).may_reset("test_x.py", Watch(modules=frozenset({b"store"}))) is replaced
 
 
 @pytest.mark.parametrize("bound", ["import app as self\n", ""])
