@@ -147,6 +147,7 @@ REPLACED_THROUGH = {
     "in a subscript's index": (b"import app\ndef test():\n    x[app.store] = fake\n", False),
     "in braces": (b"import app\ndef test():\n    d = {app.store: 1}\n", False),
     "in a comment": (b"import app\ndef test():\n    # app.store, then\n    x = 1\n", False),
+    "after a comment a lone CR ends": (b"import app\rdef test():\r    x = 1  # note\r    app.store = fake\r", True),
 }
 
 
