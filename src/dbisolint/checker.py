@@ -812,7 +812,7 @@ def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False, **option
     for _round in range(_FIX_ROUNDS):
         planned = check(paths, config, fix="unsafe" if unsafe else "safe", **{**options, "edits": True})
         # Only planning meets a fix that fails (an InternalError): the check after would not say it.
-        problems += [problem for problem in planned.problems if problem not in problems]
+        problems += _unsaid(planned.problems, problems)
         if not planned.changes:
             break
         failed = write_fixes(planned.changes)
@@ -824,10 +824,17 @@ def fix(paths: Sequence[Path], config: Config, *, unsafe: bool = False, **option
         if not written:
             break
     after = check(paths, config, **options)
-    after.problems.extend(problem for problem in problems if problem not in after.problems)
+    after.problems.extend(_unsaid(problems, after.problems))
     after.changes = changes
     after.fixed_findings = fixed
     return after
+
+
+def _unsaid(problems: Sequence[Problem], said: Sequence[Problem]) -> List[Problem]:
+    """The problems that `said` does not tell already (by file, kind and message: an internal
+    error's traceback may differ between two runs)."""
+    told = {(problem.path, problem.kind, problem.message) for problem in said}
+    return [problem for problem in problems if (problem.path, problem.kind, problem.message) not in told]
 
 
 def fixed_by(findings: Sequence[Finding], changed_paths: Set[str], unsafe: bool) -> List[Finding]:
