@@ -315,7 +315,8 @@ def _bound_nowhere(text: bytes, at: int) -> bool:
     a comment, or among a call's arguments, a subscript's index or braces (`f(app.store, b)`,
     `x[app.store] = v`, `{app.store: 1}`). A quote before it on its line says nothing: a bracket or
     `#` may be a string's. A lone CR ends a line too (has_lone_carriage_return)."""
-    before = text[max(text.rfind(b"\n", 0, at), text.rfind(b"\r", 0, at)) + 1 : at]
+    start = text.rfind(b"\n", 0, at) + 1
+    before = text[text.rfind(b"\r", start, at) + 1 or start : at]  # the CR sought within the line only
     if b"'" in before or b'"' in before:
         return False
     if b"#" in before:
