@@ -88,3 +88,35 @@ def test_settings_url_fix_guards_in_memory_urls_and_keeps_production_pools(copy_
         env={**os.environ, "PROOF_DATABASE_URL": file_database},
     )
     assert with_file.returncode == 0 and "2 passed" in with_file.stdout, with_file.stdout
+
+
+def test_file_database_fix_keeps_the_tables_an_async_engine_disposes(copy_fixture):
+    """DBI006: the application's shutdown disposes its engine; on an in-memory aiosqlite database
+    that empties it for every later test, also under pytest-xdist. A file database keeps it."""
+    project = copy_fixture("projects/async_dispose")
+    xdist = ["-n", "2", "--dist", "loadfile"]
+    for args in ((), xdist):
+        before = run_pytest(project, *args)
+        assert before.returncode == 1 and "no such table: items" in before.stdout, before.stdout
+        assert "2 failed, 1 passed" in before.stdout
+
+    check = run_dbisolint(["."], cwd=project)
+    assert check.returncode == 1 and "tests/conftest.py:6:28: DBI006" in check.stdout, check.stdout
+    assert "`app/db.py:22` disposes it" in check.stdout
+    safe_only = run_dbisolint(["--fix", "."], cwd=project)
+    assert safe_only.returncode == 1 and "1 hidden fix" in safe_only.stdout  # the fix is unsafe
+
+    fixed = run_dbisolint(["--fix", "--unsafe-fixes", "."], cwd=project)
+    assert fixed.returncode == 0 and "1 fixed, 0 remaining" in fixed.stdout, fixed.stdout + fixed.stderr
+    for args in ((), xdist):
+        after = run_pytest(project, *args)
+        assert after.returncode == 0 and "3 passed" in after.stdout, after.stdout
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "tests/conftest.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.returncode == 0, formatted.stdout
+    again = run_dbisolint(["--fix", "--unsafe-fixes", "."], cwd=project)
+    assert again.returncode == 0 and "fixed" not in again.stdout

@@ -18,7 +18,7 @@ import libcst as cst
 from .edits import text_edits
 from .engine_call import CallFix, EngineCall
 from .lines import Locator
-from .engines import read_engine_call
+from .engines import outlives_a_test, read_engine_call
 from .model import Edit, FileReport, FileTask, Finding, Fix, ModuleName, Position, Problem
 from .names import Scope, ScopedVisitor
 from .noqa import Suppressions, read_suppressions
@@ -247,6 +247,7 @@ class _FileAnalysis:
             call = read_engine_call(node, scope, self.visitor, self.task.factories)
             if call is None:
                 continue
+            call.outlives_test = self.task.is_test and outlives_a_test(scope, self.visitor)
             for rule in rules:
                 verdict = _guarded(rule.code, rule.check, call)
                 if verdict is not None and not self.suppressed(rule.code, node):

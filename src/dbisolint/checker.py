@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from .cache import Cache, CacheEntry, FileText, digest, no_collection, stamp
 from .edits import text_edits
@@ -35,7 +35,7 @@ from .rule import StateRule, UrlRule
 from .rules import ALL_RULES, RULES_BY_CODE
 from .slicing import EVERYTHING
 from .state_facts import SELF, STATE_CODES, FunctionFacts, ProjectState, StateFacts
-from .url_facts import URL_CODE, EnvSetting, UrlFacts, UrlJoin
+from .url_facts import URL_CODES, EnvSetting, TestDatabase, UrlCandidate, UrlFacts, UrlJoin
 from .workers import Workers
 
 
@@ -205,7 +205,7 @@ class _Run:
         self.progress = progress
         self.codes = selected_codes(config)
         self.state_on = bool(self.codes & set(STATE_CODES))
-        self.urls_on = URL_CODE in self.codes
+        self.urls_on = bool(self.codes & set(URL_CODES))
         self.factories = ENGINE_FACTORIES | frozenset(config.engine_factories)
         self.settings = StateSettings(frozenset(config.container_constructors), config.weak_containers_are_state)
         self.summarizer = Summarizer(self.factories, config.container_constructors)
@@ -508,8 +508,15 @@ class _Run:
 
     def complete_url_facts(self) -> None:
         """When an engine URL may come from the environment or settings, read what the join needs
-        to decide: the test files that set environment variables, and the settings classes."""
+        to decide: the test files that set environment variables, and the settings classes. For
+        DBI006, the test files that name SQLite (an async in-memory URL does), and where they
+        give one, the engines that may read it and the files that dispose engines."""
         for members in self._by_project(list(self.items.values())).values():
+            if "DBI006" in self.codes:
+                tests = [item for item in members if item.is_test and self._unread_with(item, (b"sqlite",))]
+                self.analyse(tests)
+                if any(item.report and item.report.urls and item.report.urls.test_databases for item in tests):  # type: ignore[attr-defined]
+                    self.analyse([item for item in members if self._unread_with(item, (b".dispose(", *self._factory_words))])
             candidates = [
                 candidate
                 for item in members
@@ -530,6 +537,21 @@ class _Run:
                 if item.watch is not None:
                     item.watch, item.report = None, None
             self.analyse(needed)
+
+    def _unread_with(self, item: _Item, words: Tuple[bytes, ...]) -> bool:
+        """Whether a file not yet read whole may hold one of `words` (every file, without the
+        pre-filter); a file read in part is then read whole."""
+        unread = item.report is None or item.watch is not None
+        if not unread or item.entry is None or not (self._read(item) or not self.use_prefilter):
+            return False
+        if self.use_prefilter and not any(word in (item.source or b"") for word in words):
+            return False
+        item.watch, item.report = None, None
+        return True
+
+    @property
+    def _factory_words(self) -> Tuple[bytes, ...]:
+        return tuple(name.rsplit(".", 1)[-1].encode() for name in self.factories)
 
     # results ------------------------------------------------------------------------------
     def collect(self) -> CheckResult:
@@ -567,43 +589,42 @@ class _Run:
             if edits is not None and edits.used != self.cache.fixture_edits:
                 self.cache.fixture_edits, self.cache.changed = edits.used, True
         for project, project_urls in url_facts.items():
-            if any(facts.candidates for facts in project_urls):  # type: ignore[attr-defined]
+            if any(facts.candidates or facts.test_databases for facts in project_urls):  # type: ignore[attr-defined]
                 self._join_urls(result, project, project_urls)
         result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
         return result
 
     def _join_urls(self, result: CheckResult, project: Project, facts: List[UrlFacts]) -> None:
-        """Run DBI005 on one project's URL facts; with `fix`, plan the guards it inserts."""
-        config_env = tuple(EnvSetting(name, value, where) for name, value, where in pytest_env(project.root))
+        """Run DBI005 and DBI006 on one project's URL facts; with `fix`, plan what they change:
+        DBI005's guard at the engine call, DBI006's file database in the test suite's setting."""
+        from .url_fix import FileDatabase, InMemoryGuard, with_url_fixes
+
+        config_env = tuple(EnvSetting(name, value, where, True) for name, value, where in pytest_env(project.root))
         join = UrlJoin(facts, config_env)
-        guards: Dict[str, List[Tuple[int, int, bool]]] = {}
+        planned: Dict[str, List[Union[InMemoryGuard, FileDatabase]]] = {}
         for rule in ALL_RULES:
             if not issubclass(rule, UrlRule):
                 continue
-            for candidate, message in rule().check(join):
-                item = self.by_name.get(str(Path(candidate.path).resolve()))
+            for site, message in rule().check(join):
+                item = self.by_name.get(str(Path(site.path).resolve()))
                 if item is None or not item.reported or rule.code not in selected_codes(self.config, item.path):
                     continue
+                change = _url_change(site, join)
                 fix = None
-                if candidate.fixable:
-                    origin = join.in_memory_origin(candidate)
-                    classified = classify_url(origin[0]) if origin else None
-                    guard = (candidate.start.row, candidate.start.column, bool(classified and classified.sync_driver))
-                    guards.setdefault(candidate.path, []).append(guard)
+                if change is not None:
+                    applicability = rule.fix_availability or "safe"
+                    if self.fix == "unsafe" or applicability == "safe":
+                        planned.setdefault(site.path, []).append(change)
                     edits: Tuple[Edit, ...] = ()
                     if self.edits and self._read(item):
-                        from .url_fix import with_in_memory_guard
-
-                        after = with_in_memory_guard(item.source, [guard])  # type: ignore[arg-type]
-                        edits = text_edits(candidate.path, _text(item.source), _text(after))  # type: ignore[arg-type]
-                    fix = Fix("safe", "Use StaticPool when the URL is in-memory SQLite", edits)
-                result.findings.append(Finding(candidate.path, rule.code, message, candidate.start, candidate.end, fix))
-        for path, calls in guards.items() if self.fix else ():
+                        after = with_url_fixes(item.source, [change])  # type: ignore[arg-type]
+                        edits = text_edits(site.path, _text(item.source), _text(after))  # type: ignore[arg-type]
+                    fix = Fix(applicability, change.title, edits)
+                result.findings.append(Finding(site.path, rule.code, message, site.start, site.end, fix))
+        for path, changes in planned.items() if self.fix else ():
             item = self.by_name[str(Path(path).resolve())]
             if path not in result.changes and self._read(item):  # a file with other fixes gets this one next round
-                from .url_fix import with_in_memory_guard
-
-                result.changes[path] = (item.source, with_in_memory_guard(item.source, calls))  # type: ignore[arg-type]
+                result.changes[path] = (item.source, with_url_fixes(item.source, changes))  # type: ignore[arg-type]
 
     def _may_reset(self, item: _Item) -> bool:
         """Whether a test file that could not be read or parsed may hide a reset that matters:
@@ -612,6 +633,22 @@ class _Run:
             return True
         watch = self.watched.get(item.project)
         return watch is not None and self._text(item.project).may_reset(str(item.path), watch)
+
+
+def _url_change(site: Union[UrlCandidate, TestDatabase], join: UrlJoin):  # type: ignore[no-untyped-def]
+    """What the fix of a URL rule's finding changes, or None when it offers none."""
+    from .url_fix import FileDatabase, InMemoryGuard
+
+    if isinstance(site, TestDatabase):
+        if site.replace is None:
+            return None
+        classified = classify_url(site.url)
+        return FileDatabase(site.replace, classified.drivername if classified else "sqlite", site.name or "test")
+    if not site.fixable:
+        return None
+    origin = join.in_memory_origin(site)
+    classified = classify_url(origin[0]) if origin else None
+    return InMemoryGuard(site.start, bool(classified and classified.sync_driver))
 
 
 def _serves(done: Optional[FileTask], wanted: FileTask) -> bool:

@@ -54,6 +54,10 @@ class SqliteUrl:
     in_memory: bool
     sync_driver: bool  # pysqlite-based and not asyncio: needs check_same_thread=False
     driver: str
+    async_driver: bool = False  # an asyncio dialect (aiosqlite): the database lives in one connection
+    drivername: str = "sqlite"  # backend and driver as the URL spells them ("sqlite+aiosqlite")
+    # Nothing in the URL but the in-memory database: it can be pointed at a file (DBI006's fix).
+    plain: bool = False
 
 
 @lru_cache(maxsize=256)  # noqa: DBI102 (pure: the same input always gives the same answer)
@@ -82,20 +86,30 @@ def classify_url_object(url: object) -> Optional[SqliteUrl]:
         or database.startswith("file::memory:")
         or query.get("mode") == "memory"
     )
+    dialect = _dialect(url)
     return SqliteUrl(
         text=url.render_as_string(hide_password=True),  # type: ignore[attr-defined]
         in_memory=in_memory,
-        sync_driver=_is_sync_pysqlite(url),
+        sync_driver=_is_sync_pysqlite(dialect),
         driver=url.get_driver_name(),  # type: ignore[attr-defined]
+        async_driver=bool(getattr(dialect, "is_async", False)),
+        drivername=url.drivername,  # type: ignore[attr-defined]
+        plain=not (url.username or url.password or url.host or url.port)  # type: ignore[attr-defined]
+        and set(query) <= {"mode", "cache", "uri"},
     )
 
 
-def _is_sync_pysqlite(url: object) -> bool:
+def _dialect(url: object) -> Optional[type]:
+    try:
+        return url.get_dialect()  # type: ignore[attr-defined, no-any-return]
+    except Exception:  # a third-party driver that is not installed here
+        return None
+
+
+def _is_sync_pysqlite(dialect: Optional[type]) -> bool:
     from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
-    try:
-        dialect = url.get_dialect()  # type: ignore[attr-defined]
-    except Exception:  # a third-party driver that is not installed here
+    if dialect is None:
         return False
     return issubclass(dialect, SQLiteDialect_pysqlite) and not getattr(dialect, "is_async", False)
 
@@ -115,6 +129,13 @@ class EngineCall:
     sizing: Tuple[str, ...]  # sizing arguments given
     opaque_kwargs: bool = False  # a `**mapping` we cannot read: it may carry any argument
     scope: Optional[Scope] = None
+    outlives_test: bool = False  # built by the test suite once for many tests (engines.outlives_a_test)
+
+    @property
+    def shared_async_test_database(self) -> bool:
+        """An async engine on in-memory SQLite that the test suite builds once for many tests:
+        DBI006 judges it (a file database cures it), not the pool rules (StaticPool cannot)."""
+        return self.url.in_memory and self.url.async_driver and self.outlives_test
 
     @property
     def needs_check_same_thread(self) -> bool:

@@ -21,6 +21,7 @@ from .engine_call import (
     classify_url_object,
 )
 from .names import UNKNOWN, Scope, ScopedVisitor, constant_value
+from .state import FIXTURE_DECORATORS
 
 _MAKE_URL = frozenset({"sqlalchemy.make_url", "sqlalchemy.engine.make_url", "sqlalchemy.engine.url.make_url"})
 _URL_CREATE = frozenset({"sqlalchemy.URL.create", "sqlalchemy.engine.URL.create", "sqlalchemy.engine.url.URL.create"})
@@ -68,6 +69,34 @@ def _url_create(call: cst.Call, scope: Scope, names: ScopedVisitor) -> Optional[
     except Exception:
         return None
     return classify_url_object(url)
+
+
+# -- where a test suite builds an engine -----------------------------------------------------
+# pytest's hooks that run once per test process (each pytest-xdist worker runs its own).
+PROCESS_HOOKS = frozenset({"pytest_configure", "pytest_sessionstart", "pytest_load_initial_conftests"})
+WIDE_FIXTURE_SCOPES = frozenset({"session", "package", "module", "class"})
+
+
+def outlives_a_test(scope: Scope, names: ScopedVisitor) -> bool:
+    """Whether code of a test file in `scope` runs once for many tests: at import (module or class
+    level), in one of pytest's start-up hooks, or in a fixture whose scope is wider than a test."""
+    function: Optional[Scope] = scope
+    while function is not None and function.kind != "function":
+        function = function.parent
+    if function is None:
+        return True
+    node = function.node
+    if not isinstance(node, cst.FunctionDef):
+        return False  # a lambda
+    if node.name.value in PROCESS_HOOKS:
+        return True
+    for decorator in node.decorators:
+        call = decorator.decorator
+        if isinstance(call, cst.Call) and names.qualified_name(call.func, function.parent or function) in FIXTURE_DECORATORS:
+            for arg in call.args:
+                if arg.keyword is not None and arg.keyword.value == "scope":
+                    return constant_value(arg.value, function.parent or function, names) in WIDE_FIXTURE_SCOPES
+    return False
 
 
 # -- engine calls --------------------------------------------------------------------------

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, ClassVar, Iterator, Optional, Tuple, Union
 
 from .engine_call import CallFix, EngineCall
 from .model import Applicability
 
 if TYPE_CHECKING:
     from .state_facts import Definition, ProjectState
-    from .url_facts import UrlCandidate, UrlJoin
+    from .url_facts import TestDatabase, UrlCandidate, UrlJoin
 
 DOCS_URL = "https://github.com/dbisolint/dbisolint/blob/main/README.md"
 
@@ -38,6 +38,11 @@ class Rule:
     @classmethod
     def url(cls) -> str:
         return f"{DOCS_URL}#{cls.code.lower()}"
+
+
+# What the pool rules add to their message for an async in-memory engine: StaticPool keeps its
+# database only as long as its one connection lives.
+ASYNC_IN_MEMORY = "; where tests share it, only a file database survives `dispose()` (DBI006)"
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,6 @@ class StateRule(Rule):
 class UrlRule(Rule):
     """A rule judged on where a project's engine URLs come from, after the join (url_facts.py)."""
 
-    def check(self, join: "UrlJoin") -> Iterator[Tuple["UrlCandidate", str]]:
-        """Yield each flagged engine call with its message."""
+    def check(self, join: "UrlJoin") -> Iterator[Tuple[Union["UrlCandidate", "TestDatabase"], str]]:
+        """Yield each flagged engine call, or test suite's setting, with its message."""
         raise NotImplementedError

@@ -1,21 +1,24 @@
-"""Where engine URLs come from, as plain facts, and their join over a project (DBI005).
+"""Where engine URLs come from, as plain facts, and their join over a project (DBI005, DBI006).
 
 Per file (url_sources.py reads them): each engine call whose URL is not a literal, with the
 sources its URL may come from (a literal, an environment variable, a settings field) and whether
 StaticPool is set on its path; the environment the tests set; the pydantic settings classes and
-how their fields map to environment variables. Per project: which of those URLs the test suite
-(or the code's own default) makes an in-memory SQLite URL.
+how their fields map to environment variables; the test suite's settings that give an async engine
+an in-memory database once for many tests, and the engines disposed. Per project: which of those
+URLs the test suite (or the code's own default) makes an in-memory SQLite URL, and which engines
+read the test suite's settings.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 from .engine_call import classify_url
 from .model import Position
 
-URL_CODE = "DBI005"
+# The rules judged on this join; the join runs when one of them is selected.
+URL_CODES = ("DBI005", "DBI006")
 
 # A source of a URL: ("literal", text), ("constant", qualname, "") of another module, ("env",
 # NAME, default text or ""), or ("setting", owner, field) where owner names a settings instance or
@@ -33,6 +36,8 @@ class UrlCandidate:
     pool: str  # "static" (StaticPool is set on the path, also conditionally), "absent", a pool name, "unknown"
     fixable: bool  # the URL is a plain name or attribute, no pool argument stands in the way
     suppressed: bool = False  # `# noqa: DBI005` on its line
+    per_test: bool = False  # built in a test or a fixture of a test's scope: a new engine each test
+    bound_to: str = ""  # the module-level name it is assigned to (`app.db.engine`), if any
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,25 @@ class EnvSetting:
     name: str
     value: str
     site: str  # "path:line"
+    once: bool = False  # runs once for many tests (engines.outlives_a_test), not around one
+
+
+@dataclass(frozen=True)
+class TestDatabase:
+    """A test suite's setting that gives an async engine an in-memory SQLite database, at a place
+    that runs once for many tests (DBI006): an environment variable, a settings field, or the URL
+    of an engine the tests build."""
+
+    path: str
+    start: Position
+    end: Position
+    url: str
+    kind: str  # "env", "setting" (a field or keyword of that name) or "engine"
+    name: str  # the variable or field; for an engine, its name or its fixture's (or "")
+    # Where the fix puts a file database: the span of the URL expression (None: no fix).
+    replace: Optional[Tuple[Position, Position]] = None
+    suppressed: bool = False  # `# noqa: DBI006` on its line
+    bound_to: str = ""  # for an engine: the module-level name it is assigned to, if any
 
 
 @dataclass(frozen=True)
@@ -60,6 +84,8 @@ class UrlFacts:
     # returning one (`def get_settings(): return Settings()`)
     settings_owners: Tuple[Tuple[str, str], ...] = ()
     constants: Tuple[Tuple[str, str], ...] = ()  # module-level `NAME = "text"` assigned once: (qualname, text)
+    test_databases: Tuple[TestDatabase, ...] = ()
+    disposals: Tuple[Tuple[str, str], ...] = ()  # (`app.db.engine`, "path:line") of `engine.dispose()`
 
 
 @dataclass
@@ -86,6 +112,68 @@ class UrlJoin:
     def candidates(self) -> Iterator[UrlCandidate]:
         for facts in self.facts:
             yield from facts.candidates
+
+    def test_databases(self) -> Iterator[TestDatabase]:
+        for facts in self.facts:
+            yield from facts.test_databases
+
+    def readers(self, database: TestDatabase) -> List[UrlCandidate]:
+        """The engine calls whose URL may be what `database` sets."""
+        if database.kind == "engine":
+            return []
+        name = database.name.lower()
+        found = []
+        for candidate in self.candidates():
+            for kind, first, second in candidate.sources:
+                if kind == "env" and database.kind == "env" and first.lower() == name:
+                    found.append(candidate)
+                    break
+                if kind == "setting" and self._setting_reads(first, second, database.kind, name):
+                    found.append(candidate)
+                    break
+        return found
+
+    def _setting_reads(self, owner: str, field_name: str, kind: str, name: str) -> bool:
+        """Whether settings field `owner.field_name` is what a test's `kind` setting `name` sets."""
+        if kind == "setting":
+            return field_name.lower() == name
+        cls = self.classes.get(self.owners.get(owner, ""))
+        if cls is None:
+            return False
+        prefix = self._prefix(cls)
+        for current in self._chain(cls):
+            for field_, env_names, _default in current.fields:
+                if field_ == field_name:
+                    return name in (env_names or ((prefix + field_).lower(),))
+        return False
+
+    def disposal(self, bound: Set[str]) -> str:
+        """Where the project disposes an engine bound to one of the names `bound` ("path:line"), or ""."""
+        for facts in self.facts:
+            for name, site in facts.disposals:
+                if name in bound:
+                    return site
+        return ""
+
+    def async_test_origin(self, candidate: UrlCandidate) -> bool:
+        """Whether the test suite gives this engine an async in-memory URL once for many tests,
+        which DBI006 reports (a file database), where StaticPool cannot help."""
+        for kind, first, second in candidate.sources:
+            names: Tuple[str, ...] = ()
+            if kind == "env":
+                names = (first.lower(),)
+            elif kind == "setting":
+                cls = self.classes.get(self.owners.get(first, ""))
+                names = tuple(
+                    name for setting in self.memory_env.values() for name in (setting.name.lower(),)
+                    if cls is not None and self._setting_reads(first, second, "env", name)
+                )
+            for name in names:
+                setting = self.memory_env.get(name)
+                url = classify_url(setting.value) if setting is not None else None
+                if setting is not None and setting.once and url is not None and url.async_driver:
+                    return True
+        return False
 
     def in_memory_origin(self, candidate: UrlCandidate) -> Optional[Tuple[str, str]]:
         """(the URL, where it is set) for the first source that makes the URL in-memory SQLite."""

@@ -7,7 +7,8 @@ the module's own functions, `str(...)` and f-strings around one value, condition
 StaticPool is set on its path is read the same way, through `**kwargs` and the helper building
 them. The test suite's environment (`os.environ[...] = ...`, `setdefault`, `update`,
 `monkeypatch.setenv`, `mock.patch.dict(os.environ, ...)`) and pydantic settings classes (fields,
-`env_prefix`, `alias`/`validation_alias`) are read here too; the join decides.
+`env_prefix`, `alias`/`validation_alias`) are read here too, and so are the test suite's async
+in-memory databases set once for many tests (DBI006) and the engines disposed; the join decides.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Callable, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from .engine_call import POOL_CLASSES, STATIC_POOL
-from .engines import engine_arguments, resolve_url
+from .engine_call import POOL_CLASSES, STATIC_POOL, classify_url
+from .engines import engine_arguments, outlives_a_test, resolve_url
 from .model import Position
 from .names import BUILTINS, LOCAL, UNKNOWN, Scope, ScopedVisitor, constant_value, dotted_parts
-from .url_facts import EnvSetting, SettingsClass, Source, UrlCandidate, UrlFacts
+from .url_facts import EnvSetting, SettingsClass, Source, TestDatabase, UrlCandidate, UrlFacts
 
 _ENV_GETTERS = frozenset({"os.getenv", "os.environ.get"})
 _MAX_DEPTH = 8
@@ -53,12 +54,18 @@ class UrlCollector:
         self._scope_of = {id(scope.node): scope for scope in visitor.function_scopes}
 
     def facts(self) -> UrlFacts:
+        self._test_databases: List[TestDatabase] = []
+        env = tuple(self._environment()) if self.is_test else ()
+        if self.is_test:
+            self._test_settings()
         return UrlFacts(
             candidates=tuple(self._candidates()),
-            env=tuple(self._environment()) if self.is_test else (),
+            env=env,
             settings=tuple(self._settings_classes()),
             settings_owners=tuple(self._settings_owners()),
             constants=tuple(self._constants()),
+            test_databases=tuple(self._test_databases),
+            disposals=tuple(self._disposals()),
         )
 
     def _constants(self) -> Iterator[Tuple[str, str]]:
@@ -73,8 +80,16 @@ class UrlCollector:
     def _candidates(self) -> Iterator[UrlCandidate]:
         for call, scope in self.visitor.calls:  # type: ignore[attr-defined]
             arguments = engine_arguments(call, scope, self.visitor, self.factories)
-            if arguments is None or resolve_url(arguments.url_value, scope, self.visitor) is not None:
-                continue  # not an engine, or a URL the engine rules DBI001-DBI004 judge
+            if arguments is None:
+                continue
+            url = resolve_url(arguments.url_value, scope, self.visitor)
+            if url is not None:  # a URL the engine rules DBI001-DBI004 judge, or DBI006 in the tests
+                if self.is_test and url.in_memory and url.async_driver and outlives_a_test(scope, self.visitor):
+                    text = constant_value(arguments.url_value, scope, self.visitor)
+                    shown = text if isinstance(text, str) else url.text
+                    name = self._bound_to(call, scope).rpartition(".")[2] or _function_name(scope)
+                    self._test_database("engine", name, shown, call, arguments.url_value if url.plain else None, scope)
+                continue
             sources = self.sources(arguments.url_value, scope)
             if not sources:
                 continue
@@ -95,7 +110,72 @@ class UrlCollector:
                 pool=pool,
                 fixable=plain and pool == "absent" and "poolclass" not in arguments.keywords,
                 suppressed=self.suppressed("DBI005", start.row),
+                per_test=self.is_test and not outlives_a_test(scope, self.visitor),
+                bound_to=self._bound_to(call, scope),
             )
+
+    def _bound_to(self, call: cst.Call, scope: Scope) -> str:
+        """`module.name` when the call is the value of `name = ...` at module level."""
+        statement = self.visitor.statement_of.get(id(call))  # type: ignore[attr-defined]
+        if scope is not self.visitor.module_scope or not isinstance(statement, cst.SimpleStatementLine):
+            return ""
+        for small in statement.body:
+            if isinstance(small, cst.Assign) and small.value is call and len(small.targets) == 1:
+                target = small.targets[0].target
+                return f"{self.module}.{target.value}" if isinstance(target, cst.Name) else ""
+            if isinstance(small, cst.AnnAssign) and small.value is call and isinstance(small.target, cst.Name):
+                return f"{self.module}.{small.target.value}"
+        return ""
+
+    # the test suite's async in-memory databases (DBI006) ------------------------------------
+    def _test_database(
+        self, kind: str, name: str, url: str, node: cst.CSTNode, value: Optional[cst.BaseExpression], scope: Scope
+    ) -> None:
+        start, end = self.position(node)
+        self._test_databases.append(
+            TestDatabase(
+                path=self.path,
+                start=start,
+                end=end,
+                url=url,
+                kind=kind,
+                name=name,
+                replace=self.position(value) if value is not None else None,
+                suppressed=self.suppressed("DBI006", start.row),
+                bound_to=self._bound_to(node, scope) if isinstance(node, cst.Call) else "",
+            )
+        )
+
+    def _test_settings(self) -> None:
+        """Settings fields given an async in-memory URL once for many tests: `settings.url = ...`
+        and `Settings(url=...)` (engines and the environment are read where they are)."""
+        for target, kind, scope, value in self.visitor.stores:  # type: ignore[attr-defined]
+            if kind == "assign" and value is not None and isinstance(target, cst.Attribute):
+                self._test_setting(target.attr.value, value, scope)
+        for call, scope in self.visitor.calls:  # type: ignore[attr-defined]
+            parts = dotted_parts(call.func) or []
+            receiver = self.visitor.qualified_name(call.func.value, scope) if isinstance(call.func, cst.Attribute) else None
+            if parts[-2:] == ["patch", "dict"] or receiver == "os.environ":
+                continue  # the environment (_environment), set only within a test by `patch.dict`
+            if self.visitor.qualified_names(call.func, scope) & self.factories:
+                continue
+            for arg in call.args:
+                if arg.keyword is not None:
+                    self._test_setting(arg.keyword.value, arg.value, scope)
+
+    def _test_setting(self, name: str, value: cst.BaseExpression, scope: Scope) -> None:
+        text = constant_value(value, scope, self.visitor)
+        url = classify_url(text) if isinstance(text, str) and "sqlite" in text else None
+        if url is not None and url.in_memory and url.async_driver and outlives_a_test(scope, self.visitor):
+            self._test_database("setting", name, text, value, value if url.plain else None, scope)  # type: ignore[arg-type]
+
+    def _disposals(self) -> Iterator[Tuple[str, str]]:
+        for call, scope in self.visitor.calls:  # type: ignore[attr-defined]
+            func = call.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "dispose":
+                name = self.visitor.qualified_name(func.value, scope)
+                if name and not name.startswith((LOCAL + ".", BUILTINS + ".")):
+                    yield name, f"{self.path}:{self.row(call)}"
 
     def _reads_environment(self, expr: cst.BaseExpression, scope: Scope) -> bool:
         """`os.getenv(...)`, `os.environ.get(...)`, `os.environ[...]`: reads that can run twice."""
@@ -272,29 +352,34 @@ class UrlCollector:
         for target, kind, scope, value in self.visitor.stores:  # type: ignore[attr-defined]
             if kind == "assign" and value is not None and isinstance(target, cst.Subscript):
                 if self.visitor.qualified_name(target.value, scope) == "os.environ":
-                    yield from self._setting(_single_key(target, scope, self.visitor), value, scope, target)
+                    once = outlives_a_test(scope, self.visitor)
+                    yield from self._setting(_single_key(target, scope, self.visitor), value, scope, target, once)
         for call, scope in self.visitor.calls:  # type: ignore[attr-defined]
             func = call.func
             parts = dotted_parts(func) or []
             method = parts[-1] if parts else ""
             receiver = self.visitor.qualified_name(func.value, scope) if isinstance(func, cst.Attribute) else None
             positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
+            # `patch.dict` sets the variable only within its test or block, whatever its scope.
+            once = method != "dict" and outlives_a_test(scope, self.visitor)
             if (method == "setdefault" and receiver == "os.environ") or method == "setenv":
                 if len(positional) >= 2:
-                    yield from self._setting(constant_value(positional[0], scope, self.visitor), positional[1], scope, call)
+                    yield from self._setting(constant_value(positional[0], scope, self.visitor), positional[1], scope, call, once)
             elif method == "update" and receiver == "os.environ" or parts[-2:] == ["patch", "dict"]:
                 for mapping in positional[-1:] if method == "update" else positional[1:2]:
                     if isinstance(mapping, cst.Dict):
                         for element in mapping.elements:
                             if isinstance(element, cst.DictElement):
                                 yield from self._setting(
-                                    constant_value(element.key, scope, self.visitor), element.value, scope, call
+                                    constant_value(element.key, scope, self.visitor), element.value, scope, call, once
                                 )
                 for arg in call.args:
                     if arg.keyword is not None and method == "update":
-                        yield from self._setting(arg.keyword.value, arg.value, scope, call)
+                        yield from self._setting(arg.keyword.value, arg.value, scope, call, once)
 
-    def _setting(self, name: object, value: cst.BaseExpression, scope: Scope, node: cst.CSTNode) -> Iterator[EnvSetting]:
+    def _setting(
+        self, name: object, value: cst.BaseExpression, scope: Scope, node: cst.CSTNode, once: bool
+    ) -> Iterator[EnvSetting]:
         """The values a test may give a variable: literals, and the defaults of what it reads
         (`os.environ["DATABASE_URL"] = os.environ.get("CI_DATABASE_URL", "sqlite://")`)."""
         if not isinstance(name, str):
@@ -302,7 +387,11 @@ class UrlCollector:
         for kind, first, second in self.sources(value, scope):
             text = first if kind == "literal" else second if kind == "env" else ""
             if text:
-                yield EnvSetting(name, text, f"{self.path}:{self.row(node)}")
+                yield EnvSetting(name, text, f"{self.path}:{self.row(node)}", once)
+                url = classify_url(text) if once else None
+                if url is not None and url.in_memory and url.async_driver:
+                    literal = kind == "literal" and url.plain
+                    self._test_database("env", name, text, value, value if literal else None, scope)
 
     # pydantic settings ----------------------------------------------------------------------
     def _settings_classes(self) -> Iterator[SettingsClass]:
@@ -369,6 +458,11 @@ def _combine(pools: Set[str]) -> str:
         return "unknown" if pools else "absent"
     named = sorted(pool for pool in pools if pool != "absent")
     return named[0] if named else "absent"
+
+
+def _function_name(scope: Scope) -> str:
+    function = _function_of(scope)
+    return function.name.value if isinstance(function, cst.FunctionDef) else ""
 
 
 def _function_of(scope: Optional[Scope]) -> Optional[cst.CSTNode]:

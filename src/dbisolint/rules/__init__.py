@@ -10,6 +10,7 @@ from .dbi002_wrong_pool_class import InMemorySqliteWithWrongPoolClass
 from .dbi003_check_same_thread import StaticPoolWithoutCheckSameThread
 from .dbi004_pool_sizing import InMemorySqliteWithPoolSizing
 from .dbi005_settings_url import SettingsUrlInMemoryWithoutStaticPool
+from .dbi006_async_suite_in_memory import AsyncSuiteOnInMemorySqlite
 from .dbi101_unreset_container import UnresetModuleContainer
 from .dbi102_uncleared_cache import UnclearedFunctionCache
 from .dbi103_stateful_instance import UnresetModuleInstance
@@ -21,6 +22,7 @@ ALL_RULES: List[Type[Rule]] = sorted(
         StaticPoolWithoutCheckSameThread,
         InMemorySqliteWithPoolSizing,
         SettingsUrlInMemoryWithoutStaticPool,
+        AsyncSuiteOnInMemorySqlite,
         UnresetModuleContainer,
         UnclearedFunctionCache,
         UnresetModuleInstance,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..engine_call import ABSENT, EngineCall
-from ..rule import EngineRule, EngineVerdict, pool_fix
+from ..rule import ASYNC_IN_MEMORY, EngineRule, EngineVerdict, pool_fix
 
 
 class InMemorySqliteWithoutPoolClass(EngineRule):
@@ -51,8 +51,9 @@ class InMemorySqliteWithoutPoolClass(EngineRule):
     also passes `pool_size`, `max_overflow` or `pool_timeout`, which `StaticPool` rejects, the
     fix is unsafe and applies only with `--unsafe-fixes`, together with DBI004's removal of them.
 
-    For async test suites a temporary file database is the other correct cure: one aiosqlite
-    connection shared by several event loops (pytest-asyncio's loop per test) can hang.
+    An async engine the test suite builds once for many tests is DBI006's: there StaticPool is
+    already the default and cannot keep the database when the engine is disposed; a temporary
+    file database can.
 
     ## References
     - [SQLAlchemy: Using a Memory Database in Multiple Threads](https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#using-a-memory-database-in-multiple-threads)
@@ -63,12 +64,12 @@ class InMemorySqliteWithoutPoolClass(EngineRule):
     fix_availability = "safe"
 
     def check(self, call: EngineCall) -> Optional[EngineVerdict]:
-        if not call.url.in_memory or call.pool != ABSENT or call.opaque_kwargs:
+        if not call.url.in_memory or call.pool != ABSENT or call.opaque_kwargs or call.shared_async_test_database:
             return None
         if call.url.sync_driver:
             why = "SingletonThreadPool gives each thread its own empty database"
         else:
-            why = "it shares one database only through the dialect's default pool"
+            why = "it shares one database only through the dialect's default pool" + ASYNC_IN_MEMORY
         return EngineVerdict(
             f"In-memory SQLite engine without `poolclass`: {why}; use `poolclass=StaticPool`",
             pool_fix(call),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..engine_call import ABSENT, STATIC_POOL, EngineCall
-from ..rule import EngineRule, EngineVerdict, pool_fix
+from ..rule import ASYNC_IN_MEMORY, EngineRule, EngineVerdict, pool_fix
 
 _WHAT_GOES_WRONG = {
     "NullPool": "every connection opens its own empty database",
@@ -50,8 +50,8 @@ class InMemorySqliteWithWrongPoolClass(EngineRule):
     else uses it. With `pool_size`, `max_overflow` or `pool_timeout` present it is unsafe (see
     DBI004).
 
-    For async test suites a temporary file database is the other correct cure: one aiosqlite
-    connection shared by several event loops can hang.
+    An async engine the test suite builds once for many tests is DBI006's: a temporary file
+    database cures it, where StaticPool loses the database when the engine is disposed.
 
     ## References
     - [SQLAlchemy: Threading/Pooling Behavior of SQLite](https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#threading-pooling-behavior)
@@ -62,10 +62,12 @@ class InMemorySqliteWithWrongPoolClass(EngineRule):
     fix_availability = "safe"
 
     def check(self, call: EngineCall) -> Optional[EngineVerdict]:
-        if not call.url.in_memory or call.pool in (None, ABSENT, STATIC_POOL):
+        if not call.url.in_memory or call.pool in (None, ABSENT, STATIC_POOL) or call.shared_async_test_database:
             return None
         assert call.pool is not None
         why = _WHAT_GOES_WRONG.get(call.pool, "it does not share one connection")
+        if call.url.async_driver:
+            why += ASYNC_IN_MEMORY
         return EngineVerdict(
             f"In-memory SQLite engine with `{call.pool}`: {why}; use `poolclass=StaticPool`",
             pool_fix(call),

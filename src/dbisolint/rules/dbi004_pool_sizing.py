@@ -30,6 +30,9 @@ class InMemorySqliteWithPoolSizing(EngineRule):
     ```
     or pass the sizing arguments only when the URL is not in-memory.
 
+    An async engine the test suite builds once for many tests is DBI006's: a file database takes
+    these arguments.
+
     ## Fix safety
     The fix, which removes the sizing arguments, is unsafe: it changes what the call asks for,
     and the same code may serve other URLs. It is applied only with `--unsafe-fixes`.
@@ -40,7 +43,7 @@ class InMemorySqliteWithPoolSizing(EngineRule):
     fix_availability = "unsafe"
 
     def check(self, call: EngineCall) -> Optional[EngineVerdict]:
-        if not call.url.in_memory or not call.sizing:
+        if not call.url.in_memory or not call.sizing or call.shared_async_test_database:
             return None
         names = ", ".join(f"`{name}`" for name in call.sizing)
         noun, pronoun = ("arguments", "them") if len(call.sizing) > 1 else ("argument", "it")

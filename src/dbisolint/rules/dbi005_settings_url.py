@@ -67,8 +67,8 @@ class SettingsUrlInMemoryWithoutStaticPool(UrlRule):
 
     def check(self, join: UrlJoin) -> Iterator[Tuple[UrlCandidate, str]]:
         for candidate in join.candidates():
-            if candidate.pool in ("static", "unknown") or candidate.suppressed:
-                continue
+            if candidate.pool in ("static", "unknown") or candidate.suppressed or join.async_test_origin(candidate):
+                continue  # StaticPool is set, cannot be known, or cannot help (DBI006)
             origin = join.in_memory_origin(candidate)
             if origin is None:
                 continue
