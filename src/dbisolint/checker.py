@@ -17,7 +17,7 @@ from .cache import Cache, CacheEntry, FileText, digest, no_collection, stamp
 from .edits import text_edits
 from .engine_call import ENGINE_FACTORIES, classify_url
 from .fixer import write_fixes
-from .model import Config, Edit, FileReport, FileTask, Finding, Fix, ModuleName, Problem, StateSettings
+from .model import Config, Edit, FileReport, FileTask, Finding, Fix, ModuleName, Position, Problem, StateSettings
 from .prefilter import (
     MODULE_LEVEL,
     NOTHING,
@@ -105,6 +105,7 @@ def check(
     with Workers(jobs) as workers, no_collection():
         run = _Run(config, fix, edits, workers, Cache.open(cache_dir, config), use_prefilter, progress)
         finder = FileFinder(config)
+        run.given = [path.resolve() for path in paths]
         for path in finder.files(paths):
             run.add(path, reported=True)
         for path, source in (sources or {}).items():
@@ -216,6 +217,7 @@ class _Run:
         self.chains: Dict[Project, ReexportChains] = {}
         self._watches: Dict[str, Watch] = {}
         self._projects: Dict[Path, Project] = {}  # by folder: most files share theirs with others
+        self.given: List[Path] = []  # the paths the check was given, resolved
 
     def add(self, path: Path, reported: bool, given: Optional[bytes] = None) -> None:
         if path not in self.items or given is not None:
@@ -589,7 +591,7 @@ class _Run:
             if edits is not None and edits.used != self.cache.fixture_edits:
                 self.cache.fixture_edits, self.cache.changed = edits.used, True
         for project, project_urls in url_facts.items():
-            if any(facts.candidates or facts.test_databases for facts in project_urls):  # type: ignore[attr-defined]
+            if "DBI006" in self.codes or any(facts.candidates for facts in project_urls):  # type: ignore[attr-defined]
                 self._join_urls(result, project, project_urls)
         result.findings.sort(key=lambda finding: (finding.path, finding.start, finding.code))
         return result
@@ -600,14 +602,17 @@ class _Run:
         from .url_fix import FileDatabase, InMemoryGuard, with_url_fixes
 
         config_env = tuple(EnvSetting(name, value, where, True) for name, value, where in pytest_env(project.root))
-        join = UrlJoin(facts, config_env)
+        join = UrlJoin([*facts, UrlFacts(test_databases=_configured_databases(project.root, config_env))], config_env)
         planned: Dict[str, List[Union[InMemoryGuard, FileDatabase]]] = {}
         for rule in ALL_RULES:
             if not issubclass(rule, UrlRule):
                 continue
             for site, message in rule().check(join):
-                item = self.by_name.get(str(Path(site.path).resolve()))
-                if item is None or not item.reported or rule.code not in selected_codes(self.config, item.path):
+                path = Path(site.path).resolve()
+                item = self.by_name.get(str(path))
+                # pytest's configuration file is reported when the check was given it or its folder
+                reported = item.reported if item is not None else any(path.is_relative_to(given) for given in self.given)
+                if not reported or rule.code not in selected_codes(self.config, path):
                     continue
                 change = _url_change(site, join)
                 fix = None
@@ -616,7 +621,7 @@ class _Run:
                     if self.fix == "unsafe" or applicability == "safe":
                         planned.setdefault(site.path, []).append(change)
                     edits: Tuple[Edit, ...] = ()
-                    if self.edits and self._read(item):
+                    if self.edits and item is not None and self._read(item):
                         after = with_url_fixes(item.source, [change])  # type: ignore[arg-type]
                         edits = text_edits(site.path, _text(item.source), _text(after))  # type: ignore[arg-type]
                     fix = Fix(applicability, change.title, edits)
@@ -633,6 +638,29 @@ class _Run:
             return True
         watch = self.watched.get(item.project)
         return watch is not None and self._text(item.project).may_reset(str(item.path), watch)
+
+
+def _configured_databases(root: Path, settings: Tuple[EnvSetting, ...]) -> Tuple[TestDatabase, ...]:
+    """pytest-env's `env` entries that give an async engine an in-memory database (DBI006), at
+    their line of the configuration file; a file database cannot be spelt there, so no fix."""
+    found = []
+    for setting in settings:
+        url = classify_url(setting.value)
+        if url is None or not (url.in_memory and url.async_driver):
+            continue
+        path = root / setting.site
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for row, line in enumerate(lines, start=1):
+            column = line.find(f"{setting.name}=")
+            if column >= 0 and setting.value in line:
+                start = Position(row, column + 1)
+                end = Position(row, line.find(setting.value, column) + len(setting.value) + 1)
+                found.append(TestDatabase(display_path(path), start, end, setting.value, "env", setting.name))
+                break
+    return tuple(found)
 
 
 def _url_change(site: Union[UrlCandidate, TestDatabase], join: UrlJoin):  # type: ignore[no-untyped-def]

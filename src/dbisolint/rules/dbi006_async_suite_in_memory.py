@@ -9,10 +9,11 @@ from ..url_facts import TestDatabase, UrlJoin
 class AsyncSuiteOnInMemorySqlite(UrlRule):
     """
     ## What it does
-    Checks for test suites that give an async SQLAlchemy engine (aiosqlite) an in-memory SQLite
-    database once for many tests: an environment variable or settings field set to
-    `sqlite+aiosqlite://` in conftest.py, in a session-, package-, module- or class-scoped fixture,
-    a start-up hook or pytest-env's `env`, or such an engine built there.
+    Checks for test suites that give an async SQLAlchemy engine an in-memory SQLite database
+    shared by many tests. It looks where code runs once for many tests (conftest.py and test
+    modules at import, session-, package-, module- and class-scoped fixtures, pytest's start-up
+    hooks, pytest-env's `env`) for an environment variable or settings field set to an aiosqlite
+    in-memory URL, and for such an engine built there.
 
     ## Why is this bad?
     An aiosqlite in-memory database lives inside its one connection; the dialect already gives it
