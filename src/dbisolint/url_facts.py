@@ -163,11 +163,7 @@ class UrlJoin:
             if kind == "env":
                 names = (first.lower(),)
             elif kind == "setting":
-                cls = self.classes.get(self.owners.get(first, ""))
-                names = tuple(
-                    name for setting in self.memory_env.values() for name in (setting.name.lower(),)
-                    if cls is not None and self._setting_reads(first, second, "env", name)
-                )
+                names = tuple(name for name in self.memory_env if self._setting_reads(first, second, "env", name))
             for name in names:
                 setting = self.memory_env.get(name)
                 url = classify_url(setting.value) if setting is not None else None
